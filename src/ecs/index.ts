@@ -1,0 +1,20 @@
+/**
+ * The ECS API (botocore ecs 2014-11-13): every operation, by name, behind the JSON 1.1 target
+ * prefix. Each group of operations lives in its own file and is merged here.
+ */
+import type { JsonService, Operation } from '../protocols/index.js';
+import type { Store } from '../store/index.js';
+
+export const ECS_TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
+
+export interface EcsDeps {
+  readonly store: Store;
+}
+
+export function createEcsService(deps: EcsDeps): JsonService {
+  const operations: Record<string, Operation> = {
+    // Each group adds its operations here: ...clusterOperations(deps), ...
+  };
+  void deps;
+  return { targetPrefix: ECS_TARGET_PREFIX, operations };
+}

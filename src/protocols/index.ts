@@ -1,0 +1,3 @@
+/** Wire protocols: the error catalog and the operation contract every AWS API module implements. */
+export * from './errors.js';
+export type * from './types.js';

@@ -1,0 +1,2 @@
+/** The Store module: the revisioned key-value contract and its backends. */
+export * from './store.js';
