@@ -16,5 +16,5 @@ export function createEcsService(deps: EcsDeps): JsonService {
     // Each group adds its operations here: ...clusterOperations(deps), ...
   };
   void deps;
-  return { targetPrefix: ECS_TARGET_PREFIX, operations };
+  return { signingName: 'ecs', targetPrefix: ECS_TARGET_PREFIX, operations };
 }

@@ -22,6 +22,8 @@ export type Operation = (input: OperationInput, ctx: RequestContext) => Promise<
 
 /** A service as the edge sees it: its JSON 1.1 target prefix and its operations by name. */
 export interface JsonService {
+  /** The SigV4 service name requests must be signed for (credential scope), e.g. 'ecs'. */
+  readonly signingName: string;
   readonly targetPrefix: string;
   readonly operations: Readonly<Record<string, Operation>>;
 }
