@@ -21,6 +21,8 @@ export const ERROR_STATUS = {
   ThrottlingException: 400,
   ValidationException: 400,
   InternalFailure: 500,
+  // Query protocol (ELBv2, ...): an Action= request no registered service knows.
+  InvalidAction: 400,
   // ECS (botocore ecs 2014-11-13).
   ServerException: 500,
   ClientException: 400,
