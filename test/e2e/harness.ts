@@ -1,0 +1,165 @@
+/**
+ * e2e harness: a real `berth up` process (the built dist/) in a temp home, and the real AWS CLIs
+ * (v1 on PATH, Debian's v2 at /usr/bin/aws) pointed at it. Servers clean themselves up:
+ * `await using berth = await startBerth()`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const BERTH_BIN = join(ROOT, 'bin/berth.js');
+
+export interface Credentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed as JSON (undefined when empty). */
+  readonly json: any;
+}
+
+export interface Berth extends AsyncDisposable {
+  readonly home: string;
+  readonly endpoint: string;
+  readonly port: number;
+  readonly credentials: Credentials;
+  readonly pid: number;
+  /** Runs an AWS CLI (`v1` = `aws` on PATH, `v2` = /usr/bin/aws) against this server. */
+  aws(cli: AwsCli, args: readonly string[]): CliResult;
+  /** Like aws() but fails the test unless the command exits 0. */
+  awsOk(cli: AwsCli, args: readonly string[]): any;
+  /** SIGKILL the server (no graceful shutdown), then start it again on the same home and port. */
+  kill9AndRestart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type AwsCli = 'v1' | 'v2';
+
+/** Finds AWS CLI v1 on PATH (the newest botocore) and Debian's v2. Both must exist. */
+export const AWS_CLIS: Record<AwsCli, string> = {
+  v1: findCli(/^aws-cli\/1\./),
+  v2: '/usr/bin/aws',
+};
+
+function findCli(version: RegExp): string {
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    const path = join(dir, 'aws');
+    const res = spawnSync(path, ['--version'], { encoding: 'utf8' });
+    if (res.status === 0 && version.test(`${res.stdout}${res.stderr}`.trim())) return path;
+  }
+  throw new Error(`no AWS CLI matching ${version} on PATH`);
+}
+
+interface Started {
+  child: ChildProcess;
+  endpoint: string;
+  port: number;
+}
+
+async function spawnBerth(home: string, port: number): Promise<Started> {
+  const child = spawn(process.execPath, [BERTH_BIN, 'up', '--home', home, '--port', String(port), '--output', 'json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BERTH_HOME: home },
+  });
+  const stderr: string[] = [];
+  child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const lines = createInterface({ input: child.stdout! });
+  const info = await new Promise<{ endpoint: string; port: number }>((res, rej) => {
+    child.once('exit', (code) => rej(new Error(`berth up exited ${code}: ${stderr.join('')}`)));
+    lines.once('line', (line) => res(JSON.parse(line) as { endpoint: string; port: number }));
+  });
+  lines.close();
+  child.stdout!.resume();
+  return { child, endpoint: info.endpoint, port: info.port };
+}
+
+function readCredentials(home: string): Credentials {
+  const text = readFileSync(join(home, 'credentials'), 'utf8');
+  const get = (k: string) => {
+    const m = new RegExp(`^${k}\\s*=\\s*(\\S+)`, 'm').exec(text);
+    if (!m) throw new Error(`credentials file lacks ${k}`);
+    return m[1]!;
+  };
+  return { accessKeyId: get('aws_access_key_id'), secretAccessKey: get('aws_secret_access_key') };
+}
+
+/** The environment for a CLI: only our credentials and region, nothing from the developer's setup. */
+export function cliEnv(home: string, creds: Credentials, region = 'us-east-1'): NodeJS.ProcessEnv {
+  const config = join(home, 'e2e-cli-config');
+  writeFileSync(config, '[default]\ncli_pager =\n');
+  return {
+    PATH: process.env['PATH'],
+    HOME: home,
+    AWS_ACCESS_KEY_ID: creds.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
+    AWS_DEFAULT_REGION: region,
+    AWS_CONFIG_FILE: config,
+    AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-such-credentials'),
+    AWS_PAGER: '',
+    AWS_MAX_ATTEMPTS: '1',
+    AWS_RETRY_MODE: 'standard',
+  };
+}
+
+export async function startBerth(): Promise<Berth> {
+  const home = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
+  let started = await spawnBerth(home, 0);
+  const port = started.port;
+  const credentials = readCredentials(home);
+  const env = cliEnv(home, credentials);
+
+  const aws = (cli: AwsCli, args: readonly string[]): CliResult => {
+    const res = spawnSync(AWS_CLIS[cli], [...args, '--endpoint-url', started.endpoint, '--output', 'json'], {
+      encoding: 'utf8',
+      env,
+      timeout: 60_000,
+    });
+    if (res.error) throw res.error;
+    const stdout = res.stdout.trim();
+    return { code: res.status ?? -1, stdout, stderr: res.stderr, json: stdout === '' ? undefined : JSON.parse(stdout) };
+  };
+
+  const stopChild = (signal: NodeJS.Signals) =>
+    new Promise<void>((res) => {
+      if (started.child.exitCode !== null || started.child.signalCode !== null) return res();
+      started.child.once('exit', () => res());
+      started.child.kill(signal);
+    });
+
+  const berth: Berth = {
+    home,
+    get endpoint() {
+      return started.endpoint;
+    },
+    port,
+    credentials,
+    get pid() {
+      return started.child.pid!;
+    },
+    aws,
+    awsOk(cli, args) {
+      const res = aws(cli, args);
+      if (res.code !== 0) throw new Error(`aws ${args.join(' ')} exited ${res.code}: ${res.stderr}`);
+      return res.json;
+    },
+    async kill9AndRestart() {
+      await stopChild('SIGKILL');
+      started = await spawnBerth(home, port);
+    },
+    async stop() {
+      await stopChild('SIGTERM');
+    },
+    async [Symbol.asyncDispose]() {
+      await stopChild('SIGTERM');
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+  return berth;
+}
