@@ -1,0 +1,385 @@
+/**
+ * The Store on SQLite: Berth's embedded default, where one server process owns one database file.
+ * Each transaction is one SQLite transaction and one revision; watches are served in-process.
+ */
+import Database from 'better-sqlite3';
+import {
+  checkCompactRevision,
+  checkFromRevision,
+  checkKey,
+  checkPrefix,
+  checkRangeOptions,
+  checkTxn,
+  compareHolds,
+  prefixEnd,
+} from '../rules.js';
+import {
+  StoreError,
+  type Compare,
+  type KeyValue,
+  type Op,
+  type RangeOptions,
+  type RangeResult,
+  type Store,
+  type TxnResult,
+  type Watch,
+  type WatchEvent,
+  type WatchOptions,
+} from '../store.js';
+import { countSql, deletePrefixSql, eventsSql, prefixRowsSql, rangeSql, SCHEMA, SCHEMA_VERSION, SQL, type EventRow, type KvRow } from './sql.js';
+import { SqliteWatch, type WatchSource } from './watch.js';
+
+export interface SqliteStoreOptions {
+  /** How many of the latest revisions the event log keeps for watches (default 100,000). */
+  readonly historyLimit?: number;
+  /** How long open() waits for another process to let go of the database file (default 2,000 ms). */
+  readonly lockTimeoutMs?: number;
+  /**
+   * Batches a watch holds in memory for a consumer that is not keeping up (default 1,024); past
+   * that it reads from the event log instead when the consumer comes back.
+   */
+  readonly watchBufferLimit?: number;
+}
+
+interface Applied {
+  readonly succeeded: boolean;
+  readonly events: readonly WatchEvent[];
+  /** The new compacted revision when this transaction also trimmed the log. */
+  readonly compactedTo: number | undefined;
+}
+
+const toKv = (row: KvRow): KeyValue => ({
+  key: row.key,
+  value: row.value,
+  createRevision: row.create_revision,
+  modRevision: row.mod_revision,
+  version: row.version,
+});
+
+// A delete's kv is etcd's tombstone: the key, an empty value and the deleting revision.
+const tombstone = (prevKv: KeyValue, revision: number): WatchEvent => ({
+  type: 'delete',
+  kv: { key: prevKv.key, value: '', createRevision: 0, modRevision: revision, version: 0 },
+  prevKv,
+});
+
+function toEvent(row: EventRow): WatchEvent {
+  const kv: KeyValue = { key: row.key, value: row.value, createRevision: row.create_revision, modRevision: row.revision, version: row.version };
+  const type = row.deleted === 1 ? 'delete' : 'put';
+  if (row.prev_value === null) return { type, kv };
+  const prevKv: KeyValue = {
+    key: row.key,
+    value: row.prev_value,
+    createRevision: row.prev_create_revision ?? 0,
+    modRevision: row.prev_mod_revision ?? 0,
+    version: row.prev_version ?? 0,
+  };
+  return { type, kv, prevKv };
+}
+
+function positiveInteger(value: number | undefined, fallback: number, field: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new StoreError('invalid', `${field} must be a positive integer`);
+  return value;
+}
+
+function isBusy(err: unknown): boolean {
+  return err instanceof Database.SqliteError && (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED');
+}
+
+/**
+ * @example
+ * const store = SqliteStore.open(join(home, 'store.db'));
+ * await put(store, '/ecs/clusters/default', JSON.stringify(cluster));
+ */
+export class SqliteStore implements Store {
+  /**
+   * Opens (creating if needed) the database at `path`, or a private in-memory one for ':memory:'.
+   *
+   * A file is opened in WAL mode with synchronous=FULL, so a transaction is on disk once txn()
+   * resolves, and with `locking_mode=EXCLUSIVE`: the connection takes the file lock on first
+   * access and holds it until close, so a second process (or a second open in this one) fails
+   * here with StoreError('conflict') instead of forking the revision counter. The OS drops the
+   * lock when a process dies, even by kill -9, so no stale lock file is ever left to clean up.
+   * The price: no other process can read the file (e.g. the sqlite3 shell) while it is open.
+   */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    const historyLimit = positiveInteger(options.historyLimit, 100_000, 'historyLimit');
+    const watchBufferLimit = positiveInteger(options.watchBufferLimit, 1024, 'watchBufferLimit');
+    const lockTimeoutMs = options.lockTimeoutMs ?? 2000;
+    if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 0) throw new StoreError('invalid', 'lockTimeoutMs must be a non-negative integer');
+
+    const db = new Database(path, { timeout: lockTimeoutMs });
+    try {
+      if (path !== ':memory:') {
+        // Must precede the first access: in WAL mode it also keeps the WAL index in heap memory.
+        db.pragma('locking_mode = EXCLUSIVE');
+        const mode: unknown = db.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal') throw new Error(`${path}: SQLite refused WAL mode (journal_mode is ${String(mode)})`);
+      }
+      db.pragma('synchronous = FULL');
+      db.transaction(() => db.exec(SCHEMA))();
+      const schema = db.prepare(SQL.getMeta).pluck().get('schema');
+      if (schema !== SCHEMA_VERSION) throw new StoreError('invalid', `${path} has store schema ${String(schema)}; this Berth reads schema ${SCHEMA_VERSION}`);
+      return new SqliteStore(db, historyLimit, watchBufferLimit);
+    } catch (err) {
+      db.close();
+      if (isBusy(err)) throw new StoreError('conflict', `${path} is in use by another store (SQLite: ${(err as Error).message})`);
+      throw err;
+    }
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly watches = new Set<SqliteWatch>();
+  private readonly counts = new Map<string, number>();
+  private countsAt = -1;
+  /** The store revision and the oldest watchable revision, mirrored from meta after each commit. */
+  private rev: number;
+  private compacted: number;
+  private closed = false;
+  private writesSinceCompaction = 0;
+  /** Trimming the log every write would cost a delete per commit; every few writes is as good. */
+  private readonly compactEvery: number;
+  private readonly apply: (compares: readonly Compare[], ops: readonly Op[], onFailure: readonly Op[]) => Applied;
+  private readonly compactTo: (revision: number) => void;
+  private readonly source: WatchSource = {
+    revision: () => this.rev,
+    compactedRevision: () => this.compacted,
+    readEvents: (prefix, from, to) => this.readEvents(prefix, from, to),
+    release: (watch) => void this.watches.delete(watch),
+  };
+
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly historyLimit: number,
+    private readonly watchBufferLimit: number,
+  ) {
+    this.rev = this.meta('revision');
+    this.compacted = this.meta('compacted');
+    this.compactEvery = Math.min(1000, Math.ceil(historyLimit / 10));
+    this.apply = db.transaction((compares: readonly Compare[], success: readonly Op[], failure: readonly Op[]) =>
+      this.applyTxn(compares, success, failure),
+    );
+    this.compactTo = db.transaction((revision: number) => {
+      this.stmt(SQL.compactEvents).run(revision);
+      this.stmt(SQL.setMeta).run(revision, 'compacted');
+    });
+  }
+
+  get(key: string): Promise<KeyValue | undefined> {
+    return this.run(() => {
+      checkKey(key);
+      return this.readKv(key);
+    });
+  }
+
+  range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
+    return this.run(() => {
+      checkPrefix(prefix);
+      checkRangeOptions(options);
+      const upper = prefixEnd(prefix);
+      const bounds = upper === undefined ? { lower: prefix } : { lower: prefix, upper };
+      const count = this.countKeys(prefix, upper);
+      if (options.countOnly) return { kvs: [], more: false, count, revision: this.rev };
+
+      const { limit, startAfter } = options;
+      const shape = { upper: upper !== undefined, after: startAfter !== undefined, descending: options.descending === true };
+      // One row past the limit tells whether there are more.
+      const params = { ...bounds, ...(startAfter === undefined ? {} : { after: startAfter }), limit: limit === undefined ? -1 : limit + 1 };
+      const rows = this.stmt(rangeSql(shape)).all(params) as KvRow[];
+      const more = limit !== undefined && rows.length > limit;
+      if (more) rows.length = limit;
+      return { kvs: rows.map(toKv), more, count, revision: this.rev };
+    });
+  }
+
+  txn(compares: readonly Compare[], success: readonly Op[], failure: readonly Op[] = []): Promise<TxnResult> {
+    return this.run(() => {
+      checkTxn(compares, success, failure);
+      const applied = this.apply(compares, success, failure);
+      // Committed: now the in-memory mirror moves and watches hear of it, never before.
+      if (applied.events.length > 0) {
+        this.rev += 1;
+        if (applied.compactedTo !== undefined) this.compacted = applied.compactedTo;
+        for (const watch of this.watches) watch.offer(this.rev, applied.events);
+      }
+      return { succeeded: applied.succeeded, revision: this.rev };
+    });
+  }
+
+  watch(prefix: string, options: WatchOptions = {}): Watch {
+    let failure: StoreError | undefined;
+    try {
+      this.checkOpen();
+      checkPrefix(prefix);
+      checkFromRevision(options.fromRevision);
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      failure = err;
+    }
+    // Errors arrive through iteration, as they must for etcd, so callers handle them in one place.
+    const watch = new SqliteWatch(this.source, prefix, options.fromRevision ?? this.rev + 1, this.watchBufferLimit, failure);
+    if (failure === undefined) this.watches.add(watch);
+    return watch;
+  }
+
+  revision(): Promise<number> {
+    return this.run(() => this.rev);
+  }
+
+  compact(revision: number): Promise<void> {
+    return this.run(() => {
+      checkCompactRevision(revision);
+      if (revision > this.rev) throw new StoreError('invalid', `cannot compact to revision ${revision}: the store is at revision ${this.rev}`);
+      if (revision <= this.compacted) return;
+      this.compactTo(revision);
+      this.compacted = revision;
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    for (const watch of [...this.watches]) watch.end();
+    this.db.close();
+    return Promise.resolve();
+  }
+
+  /** Runs inside one SQLite transaction: all or nothing, and exactly one revision if it writes. */
+  private applyTxn(compares: readonly Compare[], success: readonly Op[], failure: readonly Op[]): Applied {
+    const succeeded = compares.every((c) => compareHolds(c, this.readKv(c.key)));
+    const revision = this.rev + 1;
+    const events: WatchEvent[] = [];
+    for (const op of succeeded ? success : failure) {
+      switch (op.type) {
+        case 'put': {
+          const prevKv = this.readKv(op.key);
+          const kv: KeyValue = {
+            key: op.key,
+            value: op.value,
+            createRevision: prevKv?.createRevision ?? revision,
+            modRevision: revision,
+            version: (prevKv?.version ?? 0) + 1,
+          };
+          this.stmt(SQL.put).run(kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version);
+          events.push(prevKv ? { type: 'put', kv, prevKv } : { type: 'put', kv });
+          break;
+        }
+        case 'delete': {
+          const prevKv = this.readKv(op.key);
+          if (prevKv) {
+            this.stmt(SQL.delete).run(op.key);
+            events.push(tombstone(prevKv, revision));
+          }
+          break;
+        }
+        case 'deletePrefix': {
+          const upper = prefixEnd(op.prefix);
+          const bounds = upper === undefined ? { lower: op.prefix } : { lower: op.prefix, upper };
+          const shape = { upper: upper !== undefined };
+          const rows = this.stmt(prefixRowsSql(shape)).all(bounds) as KvRow[];
+          if (rows.length > 0) this.stmt(deletePrefixSql(shape)).run(bounds);
+          for (const row of rows) events.push(tombstone(toKv(row), revision));
+          break;
+        }
+      }
+    }
+    if (events.length === 0) return { succeeded, events, compactedTo: undefined };
+
+    const insert = this.stmt(SQL.insertEvent);
+    events.forEach((e, seq) => {
+      const p = e.prevKv;
+      insert.run(revision, seq, e.type === 'delete' ? 1 : 0, e.kv.key, e.kv.value, e.kv.createRevision, e.kv.version,
+        p?.value ?? null, p?.createRevision ?? null, p?.modRevision ?? null, p?.version ?? null);
+    });
+    this.stmt(SQL.setMeta).run(revision, 'revision');
+    // Trimming in the same transaction means a failure here fails the write too, so txn() never
+    // reports an error for a write that in fact committed.
+    const compactedTo = this.trimHistory(revision);
+    return { succeeded, events, compactedTo };
+  }
+
+  /**
+   * Keeps the last `historyLimit` revisions, but never drops what an open watch has yet to read:
+   * a slow watcher costs disk, not lost events.
+   */
+  private trimHistory(revision: number): number | undefined {
+    if (++this.writesSinceCompaction < this.compactEvery) return undefined;
+    this.writesSinceCompaction = 0;
+    let floor = revision - this.historyLimit + 1;
+    for (const watch of this.watches) {
+      const resume = watch.resumeRevision;
+      if (resume !== undefined && resume < floor) floor = resume;
+    }
+    if (floor <= this.compacted) return undefined;
+    this.stmt(SQL.compactEvents).run(floor);
+    this.stmt(SQL.setMeta).run(floor, 'compacted');
+    return floor;
+  }
+
+  /**
+   * Counting a prefix walks all of its keys; paging through a large prefix would do it once per
+   * page. Counts are remembered until the next write, which is all a paging reader needs.
+   */
+  private countKeys(prefix: string, upper: string | undefined): number {
+    if (this.countsAt !== this.rev || this.counts.size >= 256) {
+      this.counts.clear();
+      this.countsAt = this.rev;
+    }
+    let count = this.counts.get(prefix);
+    if (count === undefined) {
+      const bounds = upper === undefined ? { lower: prefix } : { lower: prefix, upper };
+      count = this.stmt(countSql({ upper: upper !== undefined })).pluck().get(bounds) as number;
+      this.counts.set(prefix, count);
+    }
+    return count;
+  }
+
+  private readEvents(prefix: string, from: number, to: number): WatchEvent[][] {
+    const upper = prefixEnd(prefix);
+    const params = upper === undefined ? { from, to, lower: prefix } : { from, to, lower: prefix, upper };
+    const rows = this.stmt(eventsSql({ upper: upper !== undefined })).all(params) as EventRow[];
+    const batches: WatchEvent[][] = [];
+    let revision = -1;
+    for (const row of rows) {
+      if (row.revision !== revision) {
+        batches.push([]);
+        revision = row.revision;
+      }
+      batches[batches.length - 1]!.push(toEvent(row));
+    }
+    return batches;
+  }
+
+  private readKv(key: string): KeyValue | undefined {
+    const row = this.stmt(SQL.get).get(key) as KvRow | undefined;
+    return row && toKv(row);
+  }
+
+  private meta(name: string): number {
+    return this.stmt(SQL.getMeta).pluck().get(name) as number;
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreError('closed', 'the store is closed');
+  }
+
+  /** Every call checks the store is open, and a throw becomes a rejection as callers of a Promise expect. */
+  private run<T>(fn: () => T): Promise<T> {
+    try {
+      this.checkOpen();
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+}
