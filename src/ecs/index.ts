@@ -4,6 +4,7 @@
  */
 import type { JsonService, Operation } from '../protocols/index.js';
 import type { Store } from '../store/index.js';
+import { taskDefinitionOperations } from './task-definitions.js';
 
 export const ECS_TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
 
@@ -14,6 +15,7 @@ export interface EcsDeps {
 export function createEcsService(deps: EcsDeps): JsonService {
   const operations: Record<string, Operation> = {
     // Each group adds its operations here: ...clusterOperations(deps), ...
+    ...taskDefinitionOperations(deps),
   };
   void deps;
   return { signingName: 'ecs', targetPrefix: ECS_TARGET_PREFIX, operations };
