@@ -65,6 +65,9 @@ describe('SqliteStore on a file', () => {
     const r2 = await put(first, '/k/2', 'b');
     const r3 = (await first.txn([], [{ type: 'delete', key: '/k/1' }, { type: 'put', key: '/k/2', value: 'c' }])).revision;
     await first.compact(r2);
+    // Transactions that write nothing leave the stored revision where it was, too.
+    await first.txn([], [{ type: 'delete', key: '/absent' }]);
+    await first.txn([{ key: '/k/2', target: 'version', op: '=', value: 9 }], [{ type: 'put', key: '/k/2', value: 'x' }]);
     await first.close();
 
     const again = SqliteStore.open(path);
@@ -174,6 +177,23 @@ describe('SqliteStore history', () => {
     // With the watches gone the log is trimmed again.
     for (let i = 0; i < 20; i++) await put(store, '/k', 'later');
     expect((await storeError(firstOf(store, '/k', r0 + 1))).kind).toBe('compacted');
+    await store.close();
+  });
+
+  it('lets a watch that an explicit compact() overtook fail, without holding history back', async () => {
+    const store = SqliteStore.open(':memory:', { historyLimit: 10 });
+    const r0 = await store.revision();
+    await put(store, '/k', 'first');
+    // Watching from the past, so it reads from the log, which it pins until compact() below.
+    const stale = store.watch('/k', { fromRevision: r0 + 1 });
+    for (let i = 0; i < 30; i++) await put(store, '/k', String(i));
+    expect((await firstOf(store, '/k', r0 + 1)).map((e) => e.kv.value)).toEqual(['first']);
+    const compactedAt = await store.revision();
+    await store.compact(compactedAt);
+    for (let i = 0; i < 30; i++) await put(store, '/k', String(i));
+    expect((await storeError(firstOf(store, '/k', compactedAt))).kind).toBe('compacted');
+    const err = await storeError(stale[Symbol.asyncIterator]().next());
+    expect(err.kind).toBe('compacted');
     await store.close();
   });
 

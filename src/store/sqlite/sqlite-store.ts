@@ -309,7 +309,8 @@ export class SqliteStore implements Store {
     let floor = revision - this.historyLimit + 1;
     for (const watch of this.watches) {
       const resume = watch.resumeRevision;
-      if (resume !== undefined && resume < floor) floor = resume;
+      // A watch already behind an explicit compact() has lost its history; it must not pin the log.
+      if (resume !== undefined && resume >= this.compacted && resume < floor) floor = resume;
     }
     if (floor <= this.compacted) return undefined;
     this.stmt(SQL.compactEvents).run(floor);
