@@ -13,7 +13,9 @@
  *   is older than the compacted history, the watch fails with a `compacted` StoreError and the
  *   caller must re-list.
  *
- * Keys are strings (conventionally '/'-separated paths); values are strings (JSON by convention).
+ * Keys are non-empty strings (conventionally '/'-separated paths), ordered by their UTF-8 bytes as
+ * etcd orders them; values are strings (JSON by convention). Bad arguments fail with
+ * StoreError('invalid') and change nothing. contract.suite.ts holds every backend to all of this.
  */
 
 export interface KeyValue {
@@ -27,7 +29,10 @@ export interface KeyValue {
 export type CompareTarget = 'mod' | 'create' | 'version' | 'value';
 export type CompareOp = '=' | '!=' | '<' | '>';
 
-/** A guard in a transaction. Numeric targets compare numbers; 'value' compares strings. */
+/**
+ * A guard in a transaction. Numeric targets compare numbers; 'value' compares strings by UTF-8
+ * bytes, and (as in etcd) every value compare on an absent key fails, even '!='.
+ */
 export type Compare =
   | { readonly key: string; readonly target: 'mod' | 'create' | 'version'; readonly op: CompareOp; readonly value: number }
   | { readonly key: string; readonly target: 'value'; readonly op: CompareOp; readonly value: string };
@@ -45,9 +50,9 @@ export interface TxnResult {
 }
 
 export interface RangeOptions {
-  /** At most this many keys (default: all). */
+  /** At most this many keys, a positive integer (default: all). */
   readonly limit?: number;
-  /** Start strictly after this key (for paging). */
+  /** Start strictly after this key in the order asked (for paging; descending: keys before it). */
   readonly startAfter?: string;
   /** Return keys in descending order. */
   readonly descending?: boolean;
@@ -67,32 +72,50 @@ export interface RangeResult {
 
 export interface WatchEvent {
   readonly type: 'put' | 'delete';
-  /** For a delete: the key with an empty value and modRevision = the deleting revision. */
+  /**
+   * For a delete: etcd's tombstone — the key, an empty value, modRevision = the deleting
+   * revision, createRevision and version 0.
+   */
   readonly kv: KeyValue;
   /** The key's previous state, when it existed. */
   readonly prevKv?: KeyValue;
 }
 
-/** A live watch. Events arrive grouped by revision, in order. */
+/**
+ * A live watch. Each batch is one revision's events under the prefix, in the transaction's op
+ * order (a deletePrefix's in key order); batches come in revision order, none skipped. A watch
+ * fails (compacted, invalid, closed) by rejecting next(); leaving a `for await` closes it.
+ */
 export interface Watch extends AsyncIterable<readonly WatchEvent[]> {
   close(): void;
 }
 
 export interface WatchOptions {
-  /** Deliver events from this revision on (inclusive). Default: current revision + 1 (future only). */
+  /**
+   * Deliver events from this revision on (inclusive), a positive integer. Default: future only —
+   * events after the call, though a backend may start a little later (etcd, once its server has
+   * registered the watch); to miss nothing after a read, pass that read's revision + 1.
+   */
   readonly fromRevision?: number;
 }
 
 export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
   range(prefix: string, options?: RangeOptions): Promise<RangeResult>;
-  /** If every compare holds, applies `success`, else `failure`; atomically, as one revision. */
+  /**
+   * If every compare holds, applies `success`, else `failure`; atomically, as one revision (none if
+   * nothing changed). As in etcd, a branch may put a key only once and not also delete it.
+   */
   txn(compares: readonly Compare[], success: readonly Op[], failure?: readonly Op[]): Promise<TxnResult>;
   watch(prefix: string, options?: WatchOptions): Watch;
   /** The current revision. */
   revision(): Promise<number>;
-  /** Forgets history before `revision`; watches from earlier revisions then fail as compacted. */
+  /**
+   * Forgets history before `revision`; watches from earlier revisions then fail as compacted.
+   * A revision already compacted is a no-op; one beyond the current revision is invalid.
+   */
   compact(revision: number): Promise<void>;
+  /** Ends open watches (their iteration finishes); later calls fail with StoreError('closed'). */
   close(): Promise<void>;
 }
 
