@@ -140,7 +140,7 @@ export class SqliteStore implements Store {
   private writesSinceCompaction = 0;
   /** Trimming the log every write would cost a delete per commit; every few writes is as good. */
   private readonly compactEvery: number;
-  private readonly apply: (compares: readonly Compare[], ops: readonly Op[], onFailure: readonly Op[]) => Applied;
+  private readonly apply: (compares: readonly Compare[], success: readonly Op[], failure: readonly Op[]) => Applied;
   private readonly compactTo: (revision: number) => void;
   private readonly source: WatchSource = {
     revision: () => this.rev,
