@@ -300,8 +300,15 @@ export interface TaskDefinitionFamily {
   readonly activeRevisions: number;
 }
 
-/** A tag as stored and returned with a task definition: the value is '' when the caller gave none. */
-export interface ResourceTag { readonly key: string; readonly value: string }
+/** A tag as returned with a task definition: the value is '' when the caller gave none. */
+export interface ResourceTag { readonly key: string; readonly value?: string }
+
+/**
+ * What keys.taskDefinition holds: the TaskDefinition as ECS returns it, plus its tags, which every
+ * ECS resource keeps in its own record (so TagResource is one compare-and-swap). Never sent as is:
+ * the tags go out only in the `tags` member of a response.
+ */
+export type StoredTaskDefinition = TaskDefinition & { readonly tags?: readonly ResourceTag[] };
 
 /** A per-item failure, as DeleteTaskDefinitions reports it. */
 export interface Failure { readonly arn?: string; readonly reason?: string; readonly detail?: string }

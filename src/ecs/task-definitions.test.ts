@@ -8,8 +8,8 @@ import { BerthError, type ErrorCode, type Operation, type RequestContext } from 
 import { SqliteStore } from '../store/index.js';
 import { createEcsService } from './index.js';
 import { keys } from './keys.js';
-import { readJson } from './repo.js';
-import type { TaskDefinition, TaskDefinitionFamily } from './task-definition-types.js';
+import { readJson, updateJson } from './repo.js';
+import type { StoredTaskDefinition, TaskDefinition, TaskDefinitionFamily } from './task-definition-types.js';
 import { resolveTaskDefinition, taskDefinitionOperations, taskDefinitionTags } from './task-definitions.js';
 
 type Obj = Record<string, unknown>;
@@ -124,9 +124,11 @@ describe('RegisterTaskDefinition', () => {
     for (const td of tds) expect((await describeTd(`race:${td.revision}`)).taskDefinitionArn).toBe(td.taskDefinitionArn);
   });
 
-  it('returns and stores tags given with the definition', async () => {
+  it('returns tags given with the definition and keeps them in its record, never in the TaskDefinition sent', async () => {
     const res = await call('RegisterTaskDefinition', definition('web', { tags: [{ key: 'team', value: 'core' }, { key: 'flag' }] }));
     expect(res.tags).toEqual([{ key: 'team', value: 'core' }, { key: 'flag', value: '' }]);
+    expect(res.taskDefinition).not.toHaveProperty('tags');
+    expect((await readJson<StoredTaskDefinition>(store, keys.taskDefinition('web', 1)))?.value).toEqual({ ...res.taskDefinition, tags: res.tags });
     expect(await taskDefinitionTags(store, res.taskDefinition)).toEqual(res.tags);
     expect(await taskDefinitionTags(store, await register('web'))).toEqual([]);
   });
@@ -166,6 +168,19 @@ describe('DescribeTaskDefinition', () => {
     await register('bare');
     expect((await call('DescribeTaskDefinition', { taskDefinition: 'bare', include: ['TAGS'] })).tags).toEqual([]);
     await rejection(call('DescribeTaskDefinition', { taskDefinition: 'web', include: ['LABELS'] }), 'InvalidParameterException', 'include[0]');
+  });
+
+  it('reads the tags in the record, as TagResource leaves them, and keeps them out of every TaskDefinition sent', async () => {
+    await register('web', { tags: [{ key: 'team', value: 'core' }] });
+    await updateJson<StoredTaskDefinition>(store, keys.taskDefinition('web', 1), (cur) => cur && { ...cur, tags: [{ key: 'tier' }] });
+    expect((await call('DescribeTaskDefinition', { taskDefinition: 'web', include: ['TAGS'] })).tags).toEqual([{ key: 'tier', value: '' }]);
+    expect(await describeTd('web:1')).not.toHaveProperty('tags');
+    expect(await resolveTaskDefinition(store, 'web:1', PARTITION)).not.toHaveProperty('tags');
+    expect((await deregister('web:1')).taskDefinition).not.toHaveProperty('tags');
+    const deleted = await call('DeleteTaskDefinitions', { taskDefinitions: ['web:1'] });
+    expect(deleted.taskDefinitions[0]).not.toHaveProperty('tags');
+    // Deregistering and deleting keep the record's tags.
+    expect(await taskDefinitionTags(store, { family: 'web', revision: 1 })).toEqual([{ key: 'tier', value: '' }]);
   });
 
   it("says 'Unable to describe task definition.' when nothing matches", async () => {

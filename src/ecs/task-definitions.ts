@@ -17,7 +17,8 @@ import { listJson, readJson, updateJson } from './repo.js';
 import { parseTaskDefinitionRef, prepareRegistration, type TaskDefinitionRef } from './task-definition-validation.js';
 import {
   SORT_ORDERS, TASK_DEFINITION_FAMILY_STATUSES, TASK_DEFINITION_FIELDS, TASK_DEFINITION_STATUSES,
-  type Failure, type ResourceTag, type TaskDefinition, type TaskDefinitionFamily, type TaskDefinitionStatus,
+  type Failure, type ResourceTag, type StoredTaskDefinition, type TaskDefinition, type TaskDefinitionFamily,
+  type TaskDefinitionStatus,
 } from './task-definition-types.js';
 
 type Input = Record<string, unknown>;
@@ -36,9 +37,11 @@ const DELETE_MAX = 10;
 const partitionOf = (ctx: RequestContext): Partition => ({ region: ctx.region, accountId: ctx.caller.accountId });
 const epochSeconds = (ctx: RequestContext): number => ctx.now.getTime() / 1000;
 
-/** Where a revision's tags live (beside, not inside, the TaskDefinition, which is stored exactly as ECS returns it). */
-export const taskDefinitionTagsKey = (family: string, revision: number): string =>
-  `/ecs/taskdef-tags/${family}/${String(revision).padStart(10, '0')}`;
+/** The TaskDefinition as it goes on the wire: the stored record less its tags. */
+function wire(stored: StoredTaskDefinition): TaskDefinition {
+  const { tags: _tags, ...td } = stored;
+  return td;
+}
 
 /** The family and revision a key under keys.taskDefinitions() names. */
 function refOfKey(key: string): { family: string; revision: number } | undefined {
@@ -59,6 +62,19 @@ function refOfKey(key: string): { family: string; revision: number } | undefined
  * Throws ClientException "Unable to describe task definition." when there is none.
  */
 export async function resolveTaskDefinition(store: Store, ref: string, partition: Partition): Promise<TaskDefinition> {
+  return wire(await resolveStored(store, ref, partition));
+}
+
+/** A task definition revision's tags (empty when it has none); each value is '' when the tag has none. */
+export async function taskDefinitionTags(store: Store, td: Pick<TaskDefinition, 'family' | 'revision'>): Promise<Array<{ key: string; value: string }>> {
+  const stored = await readJson<StoredTaskDefinition>(store, keys.taskDefinition(td.family, td.revision));
+  return tagsOf(stored?.value);
+}
+
+const tagsOf = (stored: StoredTaskDefinition | undefined): Array<{ key: string; value: string }> =>
+  (stored?.tags ?? []).map((t) => ({ key: t.key, value: t.value ?? '' }));
+
+async function resolveStored(store: Store, ref: string, partition: Partition): Promise<StoredTaskDefinition> {
   const parsed = parseTaskDefinitionRef(ref, partition);
   if (parsed === undefined) throw notFound();
   const td = await findTaskDefinition(store, parsed);
@@ -66,19 +82,14 @@ export async function resolveTaskDefinition(store: Store, ref: string, partition
   return td;
 }
 
-/** The tags registered with a task definition revision (empty when it had none). */
-export async function taskDefinitionTags(store: Store, td: Pick<TaskDefinition, 'family' | 'revision'>): Promise<ResourceTag[]> {
-  return (await readJson<ResourceTag[]>(store, taskDefinitionTagsKey(td.family, td.revision)))?.value ?? [];
-}
-
-async function findTaskDefinition(store: Store, ref: TaskDefinitionRef): Promise<TaskDefinition | undefined> {
-  if (ref.revision !== undefined) return (await readJson<TaskDefinition>(store, keys.taskDefinition(ref.family, ref.revision)))?.value;
+async function findTaskDefinition(store: Store, ref: TaskDefinitionRef): Promise<StoredTaskDefinition | undefined> {
+  if (ref.revision !== undefined) return (await readJson<StoredTaskDefinition>(store, keys.taskDefinition(ref.family, ref.revision)))?.value;
   const family = await readJson<TaskDefinitionFamily>(store, keys.family(ref.family));
   if (family === undefined || family.value.activeRevisions === 0) return undefined;
   // Newest first: the latest ACTIVE revision is usually the last one registered.
   let after: string | undefined;
   for (;;) {
-    const page = await listJson<TaskDefinition>(store, keys.taskDefinitions(ref.family), {
+    const page = await listJson<StoredTaskDefinition>(store, keys.taskDefinitions(ref.family), {
       descending: true, limit: SCAN_BATCH, ...(after === undefined ? {} : { startAfter: after }),
     });
     const hit = page.items.find((item) => item.value.status === 'ACTIVE');
@@ -92,8 +103,8 @@ async function findTaskDefinition(store: Store, ref: TaskDefinitionRef): Promise
 // RegisterTaskDefinition
 
 async function registerTaskDefinition(store: Store, input: Input, ctx: RequestContext): Promise<unknown> {
-  const { body, tags } = prepareRegistration(input);
-  const stored: ResourceTag[] = tags.map((t) => ({ key: t.key ?? '', value: t.value ?? '' }));
+  const { body, tags: requested } = prepareRegistration(input);
+  const tags: ResourceTag[] = requested.map((t) => ({ key: t.key ?? '', value: t.value ?? '' }));
   const familyKey = keys.family(body.family);
   for (let attempt = 0; attempt < MAX_REGISTER_ATTEMPTS; attempt++) {
     const current = await readJson<TaskDefinitionFamily>(store, familyKey);
@@ -110,16 +121,16 @@ async function registerTaskDefinition(store: Store, input: Input, ctx: RequestCo
     const family: TaskDefinitionFamily = {
       family: body.family, lastRevision: revision, activeRevisions: (current?.value.activeRevisions ?? 0) + 1,
     };
+    const stored: StoredTaskDefinition = tags.length > 0 ? { ...td, tags } : td;
     const ops: Op[] = [
       { type: 'put', key: familyKey, value: JSON.stringify(family) },
-      { type: 'put', key: keys.taskDefinition(body.family, revision), value: JSON.stringify(td) },
+      { type: 'put', key: keys.taskDefinition(body.family, revision), value: JSON.stringify(stored) },
     ];
-    if (stored.length > 0) ops.push({ type: 'put', key: taskDefinitionTagsKey(body.family, revision), value: JSON.stringify(stored) });
     const res = await store.txn([
       { key: familyKey, target: 'mod', op: '=', value: current?.modRevision ?? 0 },
       { key: keys.taskDefinition(body.family, revision), target: 'mod', op: '=', value: 0 },
     ], ops);
-    if (res.succeeded) return { taskDefinition: td, ...(stored.length > 0 ? { tags: stored } : {}) };
+    if (res.succeeded) return { taskDefinition: td, ...(tags.length > 0 ? { tags } : {}) };
   }
   throw new BerthError('ClientException', 'Too many concurrent attempts to create a new revision of the specified family.');
 }
@@ -135,8 +146,8 @@ async function describeTaskDefinition(store: Store, input: Input, ctx: RequestCo
       throw invalid(`include[${i}] must be one of ${TASK_DEFINITION_FIELDS.join(', ')}; got '${field}'.`);
     }
   });
-  const td = await resolveTaskDefinition(store, ref, partitionOf(ctx));
-  return { taskDefinition: td, ...(include.includes('TAGS') ? { tags: await taskDefinitionTags(store, td) } : {}) };
+  const stored = await resolveStored(store, ref, partitionOf(ctx));
+  return { taskDefinition: wire(stored), ...(include.includes('TAGS') ? { tags: tagsOf(stored) } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,14 +198,14 @@ async function* revisionsInOrder(
   family: string | undefined,
   descending: boolean,
   after: { family: string; key: string } | undefined,
-): AsyncGenerator<Cursor & { value: TaskDefinition }> {
-  if (after !== undefined) yield* scan<TaskDefinition>(store, keys.taskDefinitions(after.family), descending, after.key);
+): AsyncGenerator<Cursor & { value: StoredTaskDefinition }> {
+  if (after !== undefined) yield* scan<StoredTaskDefinition>(store, keys.taskDefinitions(after.family), descending, after.key);
   if (family !== undefined) {
-    if (after === undefined) yield* scan<TaskDefinition>(store, keys.taskDefinitions(family), descending);
+    if (after === undefined) yield* scan<StoredTaskDefinition>(store, keys.taskDefinitions(family), descending);
     return;
   }
   const families = scan<TaskDefinitionFamily>(store, keys.families(), descending, after && keys.family(after.family));
-  for await (const f of families) yield* scan<TaskDefinition>(store, keys.taskDefinitions(f.value.family), descending);
+  for await (const f of families) yield* scan<StoredTaskDefinition>(store, keys.taskDefinitions(f.value.family), descending);
 }
 
 async function* filter<T>(items: AsyncGenerator<T>, keep: (item: T) => boolean): AsyncGenerator<T> {
@@ -251,12 +262,12 @@ async function deregisterTaskDefinition(store: Store, input: Input, ctx: Request
   const tdKey = keys.taskDefinition(ref.family, ref.revision);
   const familyKey = keys.family(ref.family);
   for (let attempt = 0; attempt < MAX_REGISTER_ATTEMPTS; attempt++) {
-    const current = await readJson<TaskDefinition>(store, tdKey);
+    const current = await readJson<StoredTaskDefinition>(store, tdKey);
     if (current === undefined) throw notFound();
     // Already INACTIVE (or being deleted): nothing to change, and the answer is the definition as it is.
-    if (current.value.status !== 'ACTIVE') return { taskDefinition: current.value };
+    if (current.value.status !== 'ACTIVE') return { taskDefinition: wire(current.value) };
     const family = await readJson<TaskDefinitionFamily>(store, familyKey);
-    const next: TaskDefinition = { ...current.value, status: 'INACTIVE', deregisteredAt: epochSeconds(ctx) };
+    const next: StoredTaskDefinition = { ...current.value, status: 'INACTIVE', deregisteredAt: epochSeconds(ctx) };
     const counts: TaskDefinitionFamily = {
       family: ref.family,
       lastRevision: Math.max(family?.value.lastRevision ?? 0, ref.revision),
@@ -270,7 +281,7 @@ async function deregisterTaskDefinition(store: Store, input: Input, ctx: Request
       { type: 'put', key: tdKey, value: JSON.stringify(next) },
       { type: 'put', key: familyKey, value: JSON.stringify(counts) },
     ]);
-    if (res.succeeded) return { taskDefinition: next };
+    if (res.succeeded) return { taskDefinition: wire(next) };
   }
   throw new BerthError('ServerException', `Too many concurrent updates to ${tdKey}; try again.`);
 }
@@ -292,14 +303,14 @@ async function deleteTaskDefinitions(store: Store, input: Input, ctx: RequestCon
       continue;
     }
     const arn = taskDefinitionArn(partition, target.family, target.revision);
-    const result = await updateJson<TaskDefinition>(store, keys.taskDefinition(target.family, target.revision), (cur) =>
+    const result = await updateJson<StoredTaskDefinition>(store, keys.taskDefinition(target.family, target.revision), (cur) =>
       cur?.status === 'INACTIVE' ? { ...cur, status: 'DELETE_IN_PROGRESS', deleteRequestedAt: epochSeconds(ctx) } : undefined);
     if (result === undefined) {
       failures.push({ arn, reason: 'The specified task definition does not exist.' });
     } else if (result.status === 'ACTIVE') {
       failures.push({ arn, reason: 'The specified task definition is still in ACTIVE status. Please deregister the target and try again.' });
     } else {
-      deleted.set(result.taskDefinitionArn, result);
+      deleted.set(result.taskDefinitionArn, wire(result));
     }
   }
   return { taskDefinitions: [...deleted.values()], failures };
