@@ -651,6 +651,14 @@ describe('task-level settings', () => {
     rejects(ec2({ placementConstraints: [pc(`attribute:x == ${'y'.repeat(1986)}`)] }), 'ClientException', "'placementConstraints[0].expression'", '2000');
   });
 
+  it('needs memberOf expressions in the cluster query language', () => {
+    const pc = (expression: string) => ec2({ placementConstraints: [{ type: 'memberOf', expression: 'attribute:ecs.os-type == linux' }, { type: 'memberOf', expression }] });
+    rejects(pc('attribute:ecs.instance-type'), 'ClientException', "'placementConstraints[1].expression'", 'position');
+    rejects(pc('zone == a'), 'ClientException', "'placementConstraints[1].expression'");
+    rejects(pc('(attribute:a == b'), 'ClientException', "'placementConstraints[1].expression'");
+    expect(body(pc('attribute:ecs.instance-type =~ t2.* and (task:group == web or runningTasksCount < 5)')).placementConstraints).toHaveLength(2);
+  });
+
   it('bounds ephemeralStorage to 21-200 GiB', () => {
     rejects(fargate({ ephemeralStorage: { sizeInGiB: 20 } }), 'ClientException', "'ephemeralStorage.sizeInGiB'");
     rejects(fargate({ ephemeralStorage: { sizeInGiB: 201 } }), 'ClientException', "'ephemeralStorage.sizeInGiB'");

@@ -6,6 +6,7 @@
  * @example const { body, tags } = prepareRegistration({ family: 'web', containerDefinitions: [{ name: 'app', image: 'nginx', memory: 128 }] });
  */
 import { BerthError } from '../protocols/index.js';
+import { parseQuery, QuerySyntaxError } from '../scheduler/query/index.js';
 import type { Partition } from './arn.js';
 import { parseEcsArn } from './arn.js';
 import {
@@ -865,6 +866,12 @@ function checkTaskLevelFields(req: RegisterTaskDefinitionRequest, mode: NetworkM
     }
     if (pc.expression.length > MAX_EXPRESSION_LENGTH) {
       throw clientError(`Invalid '${p}.expression' setting. An expression can have at most ${MAX_EXPRESSION_LENGTH} characters; got ${pc.expression.length}.`);
+    }
+    try {
+      parseQuery(pc.expression, { label: `Invalid '${p}.expression' setting (cluster query language)` });
+    } catch (err) {
+      if (err instanceof QuerySyntaxError) throw clientError(err.message);
+      throw err;
     }
   });
   checkRange(req.ephemeralStorage?.sizeInGiB, 21, 200, 'ephemeralStorage.sizeInGiB', 'Ephemeral storage (GiB)');
