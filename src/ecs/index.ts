@@ -5,6 +5,11 @@
 import type { JsonService, Operation } from '../protocols/index.js';
 import type { Store } from '../store/index.js';
 import { taskDefinitionOperations } from './task-definitions.js';
+import { clusterOperations } from './clusters.js';
+import { containerInstanceOperations } from './container-instances.js';
+import { attributeOperations } from './attributes.js';
+import { tagOperations } from './tags.js';
+import { accountSettingOperations } from './account-settings.js';
 
 export const ECS_TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
 
@@ -16,6 +21,11 @@ export function createEcsService(deps: EcsDeps): JsonService {
   const operations: Record<string, Operation> = {
     // Each group adds its operations here: ...clusterOperations(deps), ...
     ...taskDefinitionOperations(deps),
+    ...clusterOperations(deps),
+    ...containerInstanceOperations(deps),
+    ...attributeOperations(deps),
+    ...tagOperations(deps),
+    ...accountSettingOperations(deps),
   };
   void deps;
   return { signingName: 'ecs', targetPrefix: ECS_TARGET_PREFIX, operations };
