@@ -10,6 +10,8 @@ import { containerInstanceOperations } from './container-instances.js';
 import { attributeOperations } from './attributes.js';
 import { tagOperations } from './tags.js';
 import { accountSettingOperations } from './account-settings.js';
+import { taskOperations } from './tasks.js';
+import { serviceOperations } from './services.js';
 
 export const ECS_TARGET_PREFIX = 'AmazonEC2ContainerServiceV20141113';
 
@@ -26,6 +28,8 @@ export function createEcsService(deps: EcsDeps): JsonService {
     ...attributeOperations(deps),
     ...tagOperations(deps),
     ...accountSettingOperations(deps),
+    ...taskOperations(deps),
+    ...serviceOperations(deps),
   };
   void deps;
   return { signingName: 'ecs', targetPrefix: ECS_TARGET_PREFIX, operations };
