@@ -7,7 +7,7 @@
  */
 import type { Operation, RequestContext } from '../protocols/index.js';
 import { BerthError } from '../protocols/index.js';
-import type { Store } from '../store/index.js';
+import type { Compare, Op, Store } from '../store/index.js';
 import { idOf, parseEcsArn, serviceArn as serviceArnOf } from './arn.js';
 import { canonicalJson, claimClientToken, fingerprintOf } from './idempotency.js';
 import type { EcsDeps } from './index.js';
@@ -283,11 +283,11 @@ async function createService(store: Store, input: Record<string, unknown>, ctx: 
       if (same) return { service: cur.value };
       throw invalid('Creation of service was not idempotent.');
     }
-    const compares = [{ key, target: 'mod' as const, op: '=' as const, value: cur?.modRevision ?? 0 }];
-    const ops = [{ type: 'put' as const, key, value: JSON.stringify(service) }];
+    const compares: Compare[] = [{ key, target: 'mod', op: '=', value: cur?.modRevision ?? 0 }];
+    const ops: Op[] = [{ type: 'put', key, value: JSON.stringify(service) }];
     if (claim?.kind === 'fresh') {
-      compares.push(claim.guard as (typeof compares)[number]);
-      ops.push(claim.put(service.serviceArn) as (typeof ops)[number]);
+      compares.push(claim.guard);
+      ops.push(claim.put(service.serviceArn));
     }
     if ((await store.txn(compares, ops)).succeeded) return { service };
   }
