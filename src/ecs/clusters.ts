@@ -616,14 +616,16 @@ export function clusterActivity(store: Store): ClusterActivity {
 
 /** Everything about a cluster, as CreateCluster, UpdateCluster and DeleteCluster return it. */
 async function fullView(store: Store, c: Cluster): Promise<Record<string, unknown>> {
+  await clusterActivity(store).current();
   return describeView(store, c, new Set(['CONFIGURATIONS', 'SETTINGS', 'TAGS']), false);
 }
 
-/** A cluster as DescribeClusters shows it: counts always, other parts when `include` asks. */
+/**
+ * A cluster as DescribeClusters shows it: counts always, other parts when `include` asks. The
+ * caller has brought the store's ClusterActivity up to date.
+ */
 async function describeView(store: Store, c: Cluster, include: ReadonlySet<ClusterField>, withStatistics = include.has('STATISTICS')): Promise<Record<string, unknown>> {
-  const activity = clusterActivity(store);
-  await activity.current();
-  const counts = activity.counts(c.clusterName);
+  const counts = clusterActivity(store).counts(c.clusterName);
   const instances = await store.range(keys.containerInstances(c.clusterName), { countOnly: true });
   return {
     clusterArn: c.clusterArn,
@@ -647,6 +649,7 @@ async function describeView(store: Store, c: Cluster, include: ReadonlySet<Clust
 // ---- operations -------------------------------------------------------------------------------
 
 const DESCRIBE_LIMIT = 100;
+const MAX_CAS_ATTEMPTS = 20;
 
 export function clusterOperations(deps: { readonly store: Store }): Record<string, Operation> {
   const { store } = deps;
@@ -691,7 +694,7 @@ export function clusterOperations(deps: { readonly store: Store }): Record<strin
         tags,
       };
       const key = keys.cluster(name);
-      for (;;) {
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
         if (await createJson(store, key, cluster)) return { cluster: await fullView(store, cluster) };
         const existing = await readJson<Cluster>(store, key);
         if (existing === undefined) continue;
@@ -702,6 +705,7 @@ export function clusterOperations(deps: { readonly store: Store }): Record<strin
         ]);
         if (res.succeeded) return { cluster: await fullView(store, cluster) };
       }
+      throw new BerthError('ServerException', `Too many concurrent changes to cluster ${name}; try again.`);
     },
 
     async DescribeClusters(input, ctx) {
@@ -710,6 +714,7 @@ export function clusterOperations(deps: { readonly store: Store }): Record<strin
       const wanted = (names.length === 0 ? ['default'] : names).map((c) => clusterNameOf(c));
       const clusters: Array<Record<string, unknown>> = [];
       const failures: Array<{ arn: string; reason: string }> = [];
+      await clusterActivity(store).current();
       for (const name of wanted) {
         const c = await readJson<Cluster>(store, keys.cluster(name));
         if (c === undefined) failures.push({ arn: clusterArn(partitionOf(ctx), name), reason: 'MISSING' });
@@ -808,6 +813,9 @@ export function clusterOperations(deps: { readonly store: Store }): Record<strin
       if (counts.activeTasksCount > 0) {
         throw new BerthError('ClusterContainsTasksException', 'The Cluster cannot be deleted while Tasks are active.');
       }
+      // Guarded by the cluster's revision. A registration that commits between the checks above and
+      // this write can still slip in (it does not touch the cluster key); one that comes after is
+      // refused, because RegisterContainerInstance is guarded by the cluster's revision in turn.
       const deleted: Cluster = { ...existing.value, status: 'INACTIVE' };
       const res = await store.txn([{ key, target: 'mod', op: '=', value: existing.modRevision }], [
         { type: 'put', key, value: JSON.stringify(deleted) },

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BerthError, type Operation, type RequestContext } from '../protocols/index.js';
 import { evaluateQuery, parseQuery } from '../scheduler/query/index.js';
-import { put, SqliteStore } from '../store/index.js';
+import { put, SqliteStore, type Store } from '../store/index.js';
 import { clusterOperations } from './clusters.js';
 import {
   containerInstanceOperations,
@@ -188,6 +188,38 @@ describe('RegisterContainerInstance', () => {
     const { refused, call } = harness();
     await call('CreateCluster');
     await refused('RegisterContainerInstance', { totalResources: AGENT_RESOURCES, ...input }, code, message);
+  });
+
+  it('never registers into a cluster deleted while the registration runs', async () => {
+    const inner = SqliteStore.open(':memory:');
+    stores.push(inner);
+    let raced = false;
+    // DeleteCluster commits just before the registration writes its instance.
+    const racing: Store = {
+      get: (key) => inner.get(key),
+      range: (prefix, options) => inner.range(prefix, options),
+      txn: async (compares, success, failure) => {
+        if (!raced && success.some((op) => op.type === 'put' && op.key.startsWith('/ecs/instances/'))) {
+          raced = true;
+          const cluster = JSON.parse((await inner.get(keys.cluster('c')))!.value) as Record<string, unknown>;
+          await put(inner, keys.cluster('c'), JSON.stringify({ ...cluster, status: 'INACTIVE' }));
+        }
+        return inner.txn(compares, success, failure);
+      },
+      watch: (prefix, options) => inner.watch(prefix, options),
+      revision: () => inner.revision(),
+      compact: (revision) => inner.compact(revision),
+      close: () => inner.close(),
+    };
+    const ctx: RequestContext = { requestId: 'r', caller: { accessKeyId: 'AKIDEXAMPLE', accountId: ACCOUNT }, region: 'us-east-1', now: new Date() };
+    await clusterOperations({ store: racing }).CreateCluster!({ clusterName: 'c' }, ctx);
+    const err: unknown = await containerInstanceOperations({ store: racing }).RegisterContainerInstance!({ cluster: 'c' }, ctx).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(raced).toBe(true);
+    expect(err).toMatchObject({ code: 'ClusterNotFoundException', message: 'The referenced cluster was inactive.' });
+    expect((await inner.range(keys.containerInstances('c'))).count).toBe(0);
   });
 
   it('lets the agent register with ten custom attributes beside any number of ecs.* ones', async () => {

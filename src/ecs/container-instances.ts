@@ -303,25 +303,28 @@ async function findExisting(
 }
 
 /**
- * The cluster an instance registers into. ECS creates the `default` cluster for the first instance
- * that registers into it; any other cluster must exist and be ACTIVE.
+ * The cluster an instance registers into, and its revision. ECS creates the `default` cluster for
+ * the first instance that registers into it; any other cluster must exist and be ACTIVE.
  */
-async function registrationCluster(store: Store, ctx: RequestContext, name: string): Promise<void> {
+async function registrationCluster(store: Store, ctx: RequestContext, name: string): Promise<number> {
   const key = keys.cluster(name);
-  const current = await readJson<Cluster>(store, key);
-  if (current?.value.status === 'ACTIVE') return;
-  if (current !== undefined) throw new BerthError('ClusterNotFoundException', 'The referenced cluster was inactive.');
-  if (name !== 'default') throw clusterNotFound();
-  const cluster: Cluster = {
-    clusterArn: clusterArn(partitionOf(ctx), 'default'),
-    clusterName: 'default',
-    status: 'ACTIVE',
-    settings: [],
-    capacityProviders: [],
-    defaultCapacityProviderStrategy: [],
-    tags: [],
-  };
-  await createJson(store, key, cluster); // false only if another request created it meanwhile
+  for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+    const current = await readJson<Cluster>(store, key);
+    if (current?.value.status === 'ACTIVE') return current.modRevision;
+    if (current !== undefined) throw new BerthError('ClusterNotFoundException', 'The referenced cluster was inactive.');
+    if (name !== 'default') throw clusterNotFound();
+    const cluster: Cluster = {
+      clusterArn: clusterArn(partitionOf(ctx), 'default'),
+      clusterName: 'default',
+      status: 'ACTIVE',
+      settings: [],
+      capacityProviders: [],
+      defaultCapacityProviderStrategy: [],
+      tags: [],
+    };
+    await createJson(store, key, cluster); // false only if another request created it meanwhile: read it again
+  }
+  throw new BerthError('ServerException', `Too many concurrent changes to cluster ${name}; try again.`);
 }
 
 // ---- output -----------------------------------------------------------------------------------
@@ -385,6 +388,7 @@ export function containerInstanceOperations(deps: { readonly store: Store }): Re
       optionalString(input, 'instanceIdentityDocumentSignature');
 
       await registrationCluster(store, ctx, cluster);
+
       const existing = await findExisting(store, cluster, arnParam, doc.instanceId);
       if (existing !== undefined) {
         const next = await updateJson<ContainerInstance>(store, keys.containerInstance(cluster, existing.id), (current) => {
@@ -408,6 +412,7 @@ export function containerInstanceOperations(deps: { readonly store: Store }): Re
       }
 
       const id = newId();
+      const key = keys.containerInstance(cluster, id);
       const instance: ContainerInstance = {
         containerInstanceArn: containerInstanceArn(partitionOf(ctx), cluster, id),
         ec2InstanceId: doc.instanceId ?? newEc2InstanceId(),
@@ -424,10 +429,19 @@ export function containerInstanceOperations(deps: { readonly store: Store }): Re
         attachments: [],
         tags,
       };
-      if (!(await createJson(store, keys.containerInstance(cluster, id), instance))) {
-        throw new BerthError('ServerException', `Container instance id ${id} is already taken; register again.`);
+      // Guarded by the cluster's revision, so an instance never lands in a cluster deleted meanwhile.
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const clusterRevision = await registrationCluster(store, ctx, cluster);
+        const res = await store.txn(
+          [
+            { key: keys.cluster(cluster), target: 'mod', op: '=', value: clusterRevision },
+            { key, target: 'mod', op: '=', value: 0 },
+          ],
+          [{ type: 'put', key, value: JSON.stringify(instance) }],
+        );
+        if (res.succeeded) return { containerInstance: view(instance, ALL_FIELDS) };
       }
-      return { containerInstance: view(instance, ALL_FIELDS) };
+      throw new BerthError('ServerException', `Too many concurrent changes to cluster ${cluster}; register again.`);
     },
 
     async DeregisterContainerInstance(input) {
