@@ -1,0 +1,437 @@
+/**
+ * The Driver on runc: a container is a directory under the state dir (bundle, /etc files, logs,
+ * pid and exit files) and a detached monitor running `runc run`. Every status is read from those
+ * files, so a new driver over the same state dir sees exactly what the old one saw.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, watch } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  CONTAINER_ID_PATTERN, type ContainerSpec, type ContainerState, type ContainerStats, type Driver, type ExitStatus,
+  type LogPaths,
+} from '../driver.js';
+import { invalidSpec, isRuntimeError, RuntimeError } from '../errors.js';
+import { resolveProcess, stopSignal } from '../process.js';
+import { stopWithTimeout } from '../stop.js';
+import { ALL_CAPABILITIES, ociSpec } from './bundle.js';
+import { type CgroupLayout, detectCgroupLayout, readCgroupStats, removeCgroups } from './cgroups.js';
+import { etcFiles } from './etc-files.js';
+import { monitorArgs } from './monitor.js';
+import { readFileInRoot } from './rootfs.js';
+
+const run = promisify(execFile);
+
+export interface RuncDriverOptions {
+  /** Where containers' directories live (`containers/<id>/`); created when missing. */
+  readonly stateDir: string;
+  /** The runc binary (default /usr/sbin/runc, else `runc` from PATH). */
+  readonly runc?: string;
+  /** runc's own state root (default `<stateDir>/runc`). */
+  readonly runcRoot?: string;
+  /** Absolute cgroup path containers are grouped under, in every hierarchy (default /berth). */
+  readonly cgroupParent?: string;
+  /** A static init for initProcessEnabled (default /usr/bin/tini-static when present). */
+  readonly initBinary?: string;
+  /** How long start() waits for runc to report the process running (default 60 s). */
+  readonly startTimeoutMs?: number;
+}
+
+/** What a container's directory holds beside the bundle; written once at create. */
+interface Meta {
+  readonly createdAt: string;
+  readonly cgroupsPath: string;
+  readonly labels: Record<string, string>;
+  readonly stopSignal: NodeJS.Signals;
+}
+
+/** Host facts gathered once per driver: they do not change while the agent runs. */
+interface HostFacts {
+  readonly capabilities: string[];
+  readonly cgroups: CgroupLayout;
+  readonly hosts: string;
+  readonly resolvConf: string;
+  readonly hostname: string;
+}
+
+const MONITOR_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Capability names from a /proc/<pid>/status CapBnd mask. */
+export function capabilitiesFromMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  return ALL_CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+async function readOptional(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+async function mtime(file: string): Promise<Date | undefined> {
+  try {
+    return (await stat(file)).mtime;
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * @example
+ *   const driver = new RuncDriver({ stateDir: '/var/lib/berth/runtime' });
+ *   await driver.create({ id: 'web-1', rootfs, image, network: { mode: 'none' } });
+ *   await driver.start('web-1');
+ *   const { exitCode } = await driver.stop('web-1', 30_000);
+ */
+export class RuncDriver implements Driver {
+  readonly name = 'runc';
+  readonly stateDir: string;
+  readonly runc: string;
+  readonly runcRoot: string;
+  readonly cgroupParent: string;
+  readonly initBinary: string | undefined;
+  private readonly startTimeoutMs: number;
+  private facts: Promise<HostFacts> | undefined;
+
+  constructor(options: RuncDriverOptions) {
+    this.stateDir = options.stateDir;
+    this.runc = options.runc ?? (existsSync('/usr/sbin/runc') ? '/usr/sbin/runc' : 'runc');
+    this.runcRoot = options.runcRoot ?? join(options.stateDir, 'runc');
+    this.cgroupParent = (options.cgroupParent ?? '/berth').replace(/\/+$/, '');
+    if (!this.cgroupParent.startsWith('/')) throw invalidSpec('cgroupParent', 'must be an absolute cgroup path');
+    this.initBinary = options.initBinary ?? (existsSync('/usr/bin/tini-static') ? '/usr/bin/tini-static' : undefined);
+    this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  }
+
+  private dir(id: string): string {
+    if (!CONTAINER_ID_PATTERN.test(id)) throw new RuntimeError('NotFound', `no container "${id}" (not a valid id)`);
+    return join(this.stateDir, 'containers', id);
+  }
+
+  private hostFacts(): Promise<HostFacts> {
+    this.facts ??= (async () => {
+      const status = await readFile('/proc/self/status', 'utf8');
+      const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0';
+      return {
+        capabilities: capabilitiesFromMask(bnd),
+        cgroups: await detectCgroupLayout(),
+        hosts: (await readOptional('/etc/hosts')) ?? '127.0.0.1\tlocalhost\n',
+        resolvConf: (await readOptional('/etc/resolv.conf')) ?? '',
+        hostname: osHostname(),
+      };
+    })();
+    return this.facts;
+  }
+
+  async create(spec: ContainerSpec): Promise<ContainerState> {
+    // Decide everything first: a spec that breaks a rule leaves nothing behind.
+    if (!CONTAINER_ID_PATTERN.test(spec.id)) {
+      throw invalidSpec('id', `"${spec.id}" must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+    }
+    const rootStat = await stat(spec.rootfs).catch(() => undefined);
+    if (!spec.rootfs.startsWith('/') || !rootStat?.isDirectory()) throw invalidSpec('rootfs', `"${spec.rootfs}" is not a directory`);
+    for (const [i, m] of (spec.mounts ?? []).entries()) {
+      if (m.sourcePath.startsWith('/') && !existsSync(m.sourcePath)) {
+        throw invalidSpec(`mounts[${i}].sourcePath`, `"${m.sourcePath}" does not exist on the host`);
+      }
+    }
+    if (spec.network.mode === 'netns' && !existsSync(spec.network.path)) {
+      throw invalidSpec('network.path', `"${spec.network.path}" does not exist`);
+    }
+    const [passwd, group] = await Promise.all([readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group')]);
+    const process = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
+    const facts = await this.hostFacts();
+    const dir = this.dir(spec.id);
+    const files = etcFiles(spec, process.hostname, facts);
+    const cgroupsPath = `${this.cgroupParent}/${spec.id}`;
+    const config = ociSpec(spec, {
+      process,
+      cgroupsPath,
+      etcFiles: { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') },
+      hostCapabilities: facts.capabilities,
+      ...(this.initBinary === undefined ? {} : { initBinary: this.initBinary }),
+    });
+    const meta: Meta = {
+      createdAt: new Date().toISOString(),
+      cgroupsPath,
+      labels: config.annotations ?? {},
+      stopSignal: stopSignal(spec.image),
+    };
+
+    await mkdir(join(this.stateDir, 'containers'), { recursive: true });
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if (errno(err) === 'EEXIST') throw new RuntimeError('AlreadyExists', `container ${spec.id} already exists`);
+      throw err;
+    }
+    try {
+      await mkdir(join(dir, 'bundle'));
+      await Promise.all([
+        writeFile(join(dir, 'bundle', 'config.json'), JSON.stringify(config, null, 2)),
+        writeFile(join(dir, 'spec.json'), JSON.stringify(spec, null, 2)),
+        writeFile(join(dir, 'hosts'), files.hosts),
+        writeFile(join(dir, 'hostname'), files.hostname),
+        writeFile(join(dir, 'resolv.conf'), files.resolvConf),
+        writeFile(join(dir, 'stdout.log'), ''),
+        writeFile(join(dir, 'stderr.log'), ''),
+      ]);
+      // meta.json last: a directory without it is a create that did not finish.
+      await writeFile(join(dir, 'meta.json'), JSON.stringify(meta));
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw new RuntimeError('RuntimeFailed', `container ${spec.id}: writing its files failed: ${String(err)}`, { cause: err });
+    }
+    return this.state(spec.id);
+  }
+
+  async start(id: string): Promise<ContainerState> {
+    const dir = this.dir(id);
+    const state = await this.state(id);
+    if (state.status !== 'created') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not created`);
+    // The claim on shim.pid makes a second start() fail even while the first is under way.
+    let claim;
+    try {
+      claim = await open(join(dir, 'shim.pid'), 'wx');
+    } catch (err) {
+      if (errno(err) === 'EEXIST') throw new RuntimeError('Conflict', `container ${id} is already starting`);
+      throw err;
+    }
+    try {
+      await mkdir(this.runcRoot, { recursive: true });
+      const monitor = spawn('/bin/sh', monitorArgs(dir, this.runc, this.runcRoot, id), {
+        cwd: dir,
+        detached: true, // setsid: its own session, out of reach of signals to the agent's group
+        stdio: 'ignore',
+        env: { PATH: MONITOR_PATH },
+      });
+      const spawned = new Promise<void>((resolve, reject) => {
+        monitor.once('spawn', resolve);
+        monitor.once('error', reject);
+      });
+      await spawned;
+      monitor.unref();
+      await claim.writeFile(String(monitor.pid));
+    } finally {
+      await claim.close();
+    }
+
+    const started = await this.until(id, (s) => (s.status === 'created' ? undefined : s), { timeoutMs: this.startTimeoutMs });
+    if (started === undefined) {
+      throw new RuntimeError('RuntimeFailed', `container ${id}: runc did not start it within ${this.startTimeoutMs} ms`);
+    }
+    if (started.status === 'stopped' && started.startedAt === undefined) {
+      throw new RuntimeError('StartFailed', `container ${id}: ${started.error ?? 'runc failed'}`);
+    }
+    return started;
+  }
+
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const state = await this.state(id);
+    if (state.status !== 'running') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not running`);
+    try {
+      await run(this.runc, ['--root', this.runcRoot, 'kill', id, signal]);
+    } catch (err) {
+      // It may have exited between our look and runc's: that is "not running", not a failure.
+      if ((await this.state(id)).status === 'stopped') throw new RuntimeError('Conflict', `container ${id} is stopped, not running`);
+      throw new RuntimeError('RuntimeFailed', `container ${id}: runc kill ${signal} failed: ${stderrOf(err)}`, { cause: err });
+    }
+  }
+
+  async stop(id: string, timeoutMs: number): Promise<ExitStatus> {
+    return stopWithTimeout(this, id, timeoutMs, (await this.meta(id)).stopSignal);
+  }
+
+  async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<ExitStatus> {
+    const stopped = await this.until(id, (s) => (s.status === 'stopped' ? s : undefined), options);
+    if (stopped === undefined) throw options.signal?.reason ?? new Error('aborted');
+    return {
+      ...(stopped.exitCode === undefined ? {} : { exitCode: stopped.exitCode }),
+      ...(stopped.finishedAt === undefined ? {} : { finishedAt: stopped.finishedAt }),
+      ...(stopped.error === undefined ? {} : { error: stopped.error }),
+    };
+  }
+
+  async state(id: string): Promise<ContainerState> {
+    const dir = this.dir(id);
+    const meta = await this.meta(id);
+    const base = { id, createdAt: new Date(meta.createdAt), labels: meta.labels };
+    const exited = async (): Promise<ContainerState | undefined> => {
+      const exit = await readOptional(join(dir, 'exit'));
+      if (exit === undefined) return undefined;
+      const [finishedAt, startedAt] = await Promise.all([mtime(join(dir, 'exit')), mtime(join(dir, 'init.pid'))]);
+      if (startedAt === undefined) {
+        return { ...base, status: 'stopped', ...(finishedAt ? { finishedAt } : {}), error: await this.failure(dir, exit.trim()) };
+      }
+      return { ...base, status: 'stopped', exitCode: Number(exit.trim()), startedAt, ...(finishedAt ? { finishedAt } : {}) };
+    };
+
+    const done = await exited();
+    if (done) return done;
+    const shimPid = Number((await readOptional(join(dir, 'shim.pid')))?.trim() || NaN);
+    if (Number.isNaN(shimPid)) return { ...base, status: 'created' };
+    const pidText = await readOptional(join(dir, 'init.pid'));
+    const pid = pidText === undefined ? undefined : Number(pidText.trim());
+    const startedAt = await mtime(join(dir, 'init.pid'));
+    const running = { ...base, status: 'running' as const, ...(pid === undefined ? {} : { pid }), ...(startedAt ? { startedAt } : {}) };
+    // The process itself decides "running", even if its monitor was killed (it then has no exit code to give).
+    if (pid !== undefined && (await this.inCgroup(pid, meta.cgroupsPath))) return running;
+    if (await this.monitorAlive(shimPid, dir)) return pid === undefined ? { ...base, status: 'created' } : running;
+    // The monitor may have written `exit` and gone between our looks.
+    const late = await exited();
+    if (late) return late;
+    return {
+      ...base, status: 'stopped', ...(startedAt ? { startedAt } : {}),
+      error: 'its monitor ended without recording an exit code (the host restarted or the monitor was killed)',
+    };
+  }
+
+  async list(): Promise<ContainerState[]> {
+    let ids: string[];
+    try {
+      ids = await readdir(join(this.stateDir, 'containers'));
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return [];
+      throw err;
+    }
+    const states: ContainerState[] = [];
+    for (const id of ids.sort()) {
+      try {
+        states.push(await this.state(id));
+      } catch (err) {
+        // Deleted meanwhile, or a create that never finished (no meta.json): not a container.
+        if (!isRuntimeError(err, 'NotFound')) throw err;
+      }
+    }
+    return states;
+  }
+
+  async stats(id: string): Promise<ContainerStats> {
+    const state = await this.state(id);
+    if (state.status !== 'running') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not running`);
+    const meta = await this.meta(id);
+    try {
+      return await readCgroupStats((await this.hostFacts()).cgroups, meta.cgroupsPath);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new RuntimeError('Conflict', `container ${id} stopped while its usage was read`);
+      throw err;
+    }
+  }
+
+  logPaths(id: string): Promise<LogPaths> {
+    const dir = this.dir(id);
+    return Promise.resolve({ stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log') });
+  }
+
+  async delete(id: string): Promise<void> {
+    const dir = this.dir(id);
+    const state = await this.state(id);
+    if (state.status === 'running') throw new RuntimeError('Conflict', `container ${id} is running; stop it first`);
+    const shimPid = Number((await readOptional(join(dir, 'shim.pid')))?.trim() || NaN);
+    if (!Number.isNaN(shimPid) && state.status === 'created' && (await this.monitorAlive(shimPid, dir))) {
+      throw new RuntimeError('Conflict', `container ${id} is starting`);
+    }
+    const meta = await this.meta(id);
+    // runc run removes its state when the container exits; what is left means runc itself was killed.
+    if (existsSync(join(this.runcRoot, id))) {
+      try {
+        await run(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]);
+      } catch (err) {
+        throw new RuntimeError('RuntimeFailed', `container ${id}: runc delete failed: ${stderrOf(err)}`, { cause: err });
+      }
+    }
+    await removeCgroups((await this.hostFacts()).cgroups, meta.cgroupsPath);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  private async meta(id: string): Promise<Meta> {
+    const text = await readOptional(join(this.dir(id), 'meta.json'));
+    if (text === undefined) throw new RuntimeError('NotFound', `no container ${id}`);
+    return JSON.parse(text) as Meta;
+  }
+
+  /** True when `pid` is this container's monitor: alive, and its argv names the container's dir. */
+  private async monitorAlive(pid: number, dir: string): Promise<boolean> {
+    const cmdline = await readOptional(`/proc/${pid}/cmdline`).catch(() => undefined);
+    return cmdline !== undefined && cmdline.split('\0').includes(dir);
+  }
+
+  /** True when `pid` is alive and in the container's cgroup (so not a reused pid). */
+  private async inCgroup(pid: number, cgroupsPath: string): Promise<boolean> {
+    const cgroups = await readOptional(`/proc/${pid}/cgroup`).catch(() => undefined);
+    return cgroups !== undefined && cgroups.split('\n').some((l) => l.endsWith(`:${cgroupsPath}`));
+  }
+
+  /** Why runc stopped before the process ran: its last logged error, else its status. */
+  private async failure(dir: string, status: string): Promise<string> {
+    const log = (await readOptional(join(dir, 'runc.log'))) ?? '';
+    let message: string | undefined;
+    for (const line of log.split('\n')) {
+      try {
+        const entry = JSON.parse(line) as { level?: string; msg?: string };
+        if ((entry.level === 'error' || entry.level === 'fatal') && entry.msg) message = entry.msg;
+      } catch {
+        // runc.log may end in a partial line; the lines before it are whole.
+      }
+    }
+    return message ?? `runc exited with status ${status} before the process ran`;
+  }
+
+  /**
+   * Re-reads the state until `pick` returns something: woken by changes to the container's
+   * directory, and at least every 500 ms (a monitor that dies leaves no file behind).
+   */
+  private async until<T>(id: string, pick: (s: ContainerState) => T | undefined, options: { signal?: AbortSignal; timeoutMs?: number }): Promise<T | undefined> {
+    const first = pick(await this.state(id)); // NotFound before any watching
+    if (first !== undefined) return first;
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    // `changed` catches an event that lands between reading the state and going to sleep.
+    let changed = false;
+    let wake: (() => void) | undefined;
+    const poke = (): void => {
+      changed = true;
+      wake?.();
+    };
+    const watcher = watch(this.dir(id), poke);
+    watcher.on('error', poke);
+    options.signal?.addEventListener('abort', poke);
+    try {
+      for (;;) {
+        if (options.signal?.aborted) return undefined;
+        const left = deadline === undefined ? 500 : Math.min(500, deadline - Date.now());
+        if (left <= 0) return undefined;
+        if (!changed) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, left);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
+        }
+        changed = false;
+        const found = pick(await this.state(id));
+        if (found !== undefined) return found;
+      }
+    } finally {
+      watcher.close();
+      options.signal?.removeEventListener('abort', poke);
+    }
+  }
+}
+
+function stderrOf(err: unknown): string {
+  const e = err as { stderr?: string; message?: string };
+  return (e.stderr || e.message || String(err)).trim();
+}
