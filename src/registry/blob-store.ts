@@ -1,0 +1,314 @@
+/**
+ * The registry's bytes on disk: content-addressed blobs at `<root>/blobs/<alg>/<hex>`, shared by
+ * every repository, and upload temp files at `<root>/uploads/`. Which repository may see which
+ * blob is metadata (metadata.ts); this file only guarantees that a blob file, once there, holds
+ * exactly the bytes its name is the digest of.
+ *
+ * A blob is written to a temp file, hashed as the bytes stream in, fsynced, then renamed into
+ * place (and its directory fsynced), so a reader or a crash never sees half a blob, a mismatch
+ * never reaches `blobs/`, and concurrent writers of one blob each rename a complete, identical
+ * file over the other. Each blob's mtime says when it was last written or claimed (touch): the
+ * garbage collector's grace period is measured from it.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DIGEST_ALGORITHMS, parseDigest } from './digest.js';
+import type { Digest, DigestAlgorithm } from './digest.js';
+import { ClientAbortedError, RegistryError } from './errors.js';
+import { KeyedMutex } from './mutex.js';
+
+/** Writes are gathered into buffers of this size: fewer syscalls than one per socket read. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
+export interface BlobInfo {
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+export interface StoredBlob extends BlobInfo {
+  readonly digest: Digest;
+}
+
+export class BlobStore {
+  /** Per-digest critical sections, so a sweep and a claim of one blob never interleave. */
+  private readonly locks = new KeyedMutex();
+
+  private constructor(
+    readonly root: string,
+    private readonly now: () => Date,
+  ) {}
+
+  /**
+   * Opens (creating) the layout under `root`. `now` stamps claims (mtimes), so that the GC's grace
+   * period and the registry's clock agree.
+   */
+  static async open(root: string, options: { now?: () => Date } = {}): Promise<BlobStore> {
+    for (const alg of DIGEST_ALGORITHMS) await mkdir(join(root, 'blobs', alg), { recursive: true });
+    await mkdir(join(root, 'uploads'), { recursive: true });
+    return new BlobStore(root, options.now ?? (() => new Date()));
+  }
+
+  path(digest: Digest): string {
+    return join(this.root, 'blobs', digest.algorithm, digest.hex);
+  }
+
+  get uploadsDir(): string {
+    return join(this.root, 'uploads');
+  }
+
+  /** A fresh temp file path, on the blobs' filesystem so that rename is atomic. */
+  tempPath(name: string = `${randomUUID()}.tmp`): string {
+    return join(this.uploadsDir, name);
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const s = await stat(this.path(digest));
+      return { size: s.size, mtimeMs: s.mtimeMs };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Opens a blob for reading; the handle keeps the bytes readable even if GC unlinks the name. */
+  async openRead(digest: Digest): Promise<{ handle: FileHandle; size: number } | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.path(digest), constants.O_RDONLY);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    try {
+      return { handle, size: (await handle.stat()).size };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /** A small blob's bytes (manifests), or undefined when absent. */
+  async read(digest: Digest): Promise<Buffer | undefined> {
+    const opened = await this.openRead(digest);
+    if (opened === undefined) return undefined;
+    try {
+      return await opened.handle.readFile();
+    } finally {
+      await opened.handle.close();
+    }
+  }
+
+  /**
+   * Streams `source` into the blob `expected`, hashing as it goes; refuses (DIGEST_INVALID) a body
+   * whose digest differs, and (SIZE_INVALID) one longer than `maxBytes` or of another length than
+   * `expectedLength`. On any failure nothing is left behind.
+   */
+  async write(expected: Digest, source: AsyncIterable<Uint8Array>, limits: { maxBytes: number; expectedLength?: number }): Promise<{ digest: Digest; size: number }> {
+    const temp = this.tempPath();
+    const handle = await open(temp, 'wx', 0o644);
+    let committed = false;
+    try {
+      const hash = createHash(expected.algorithm);
+      const { written } = await appendStream(handle, 0, source, hash, limits.maxBytes);
+      if (limits.expectedLength !== undefined && written !== limits.expectedLength) {
+        throw new RegistryError('SIZE_INVALID', `the body was ${written} bytes; Content-Length said ${limits.expectedLength}`);
+      }
+      const actual = hash.digest('hex');
+      if (actual !== expected.hex) {
+        throw new RegistryError('DIGEST_INVALID', `the content's digest is ${expected.algorithm}:${actual}, not ${expected.text}`, { detail: { digest: expected.text } });
+      }
+      await handle.sync();
+      await handle.close();
+      await this.commit(temp, expected);
+      committed = true;
+      return { digest: expected, size: written };
+    } finally {
+      if (!committed) {
+        await handle.close().catch(() => undefined); // already closed on the commit path
+        await removeFile(temp);
+      }
+    }
+  }
+
+  /** Writes bytes already in memory and verified by the caller (manifests). */
+  async writeBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
+    const temp = this.tempPath();
+    const handle = await open(temp, 'wx', 0o644);
+    let committed = false;
+    try {
+      await writeAll(handle, bytes, 0);
+      await handle.sync();
+      await handle.close();
+      await this.commit(temp, digest);
+      committed = true;
+    } finally {
+      if (!committed) {
+        await handle.close().catch(() => undefined);
+        await removeFile(temp);
+      }
+    }
+  }
+
+  /**
+   * Moves a complete, verified, fsynced temp file into place as `digest`. Its mtime is set to now
+   * first: a temp file that sat idle is as new as the blob it becomes, for the GC's grace period.
+   */
+  async commit(tempPath: string, digest: Digest): Promise<void> {
+    await this.locks.run(digest.text, async () => {
+      const now = this.now();
+      await utimes(tempPath, now, now);
+      await rename(tempPath, this.path(digest));
+    });
+    await syncDir(join(this.root, 'blobs', digest.algorithm));
+  }
+
+  /**
+   * Claims an existing blob for a new reference (a mount, a manifest): refreshes its mtime so a
+   * concurrent GC leaves it alone. False when the blob is not (or no longer) on disk.
+   */
+  async touch(digest: Digest): Promise<boolean> {
+    return this.locks.run(digest.text, async () => {
+      const now = this.now();
+      try {
+        await utimes(this.path(digest), now, now);
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    });
+  }
+
+  /** Removes a blob if its mtime is still before `cutoffMs` (nobody claimed it meanwhile). */
+  async sweep(digest: Digest, cutoffMs: number): Promise<number | undefined> {
+    return this.locks.run(digest.text, async () => {
+      const info = await this.stat(digest);
+      if (info === undefined || info.mtimeMs >= cutoffMs) return undefined;
+      await removeFile(this.path(digest));
+      return info.size;
+    });
+  }
+
+  /** Every blob on disk (names that are not digests, such as strays, are skipped). */
+  async *list(): AsyncIterable<StoredBlob> {
+    for (const algorithm of DIGEST_ALGORITHMS) {
+      const dir = join(this.root, 'blobs', algorithm);
+      for (const name of await readdir(dir)) {
+        let digest: Digest;
+        try {
+          digest = parseDigest(`${algorithm}:${name}`);
+        } catch {
+          continue;
+        }
+        const info = await this.stat(digest);
+        if (info !== undefined) yield { digest, ...info };
+      }
+    }
+  }
+}
+
+/**
+ * Appends `source` to `handle` from `position`, feeding `hash` exactly the bytes that reached the
+ * file, so the hash state always matches the file. Stops with SIZE_INVALID (413) past `maxBytes`.
+ * When the client goes away mid-body, what arrived is still written (a resumed upload continues
+ * from there) and ClientAbortedError carries how much that was.
+ */
+export async function appendStream(
+  handle: FileHandle,
+  position: number,
+  source: AsyncIterable<Uint8Array>,
+  hash: Hash,
+  maxBytes: number,
+): Promise<{ written: number }> {
+  let written = 0;
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    await writeAll(handle, buf, position + written);
+    hash.update(buf);
+    written += buf.byteLength;
+  };
+  const iterator = source[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await iterator.next();
+    } catch (err) {
+      await flush();
+      throw new AbortedAppend(written, err);
+    }
+    if (next.done) break;
+    const chunk = next.value;
+    if (written + pendingBytes + chunk.byteLength > maxBytes) {
+      throw new RegistryError('SIZE_INVALID', `the blob would exceed the registry's limit of ${maxBytes} bytes`, { status: 413 });
+    }
+    pending.push(chunk);
+    pendingBytes += chunk.byteLength;
+    if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+  }
+  await flush();
+  return { written };
+}
+
+/** The client went away mid-body after `written` bytes reached the file. */
+export class AbortedAppend extends ClientAbortedError {
+  constructor(readonly written: number, cause: unknown) {
+    super(cause);
+  }
+}
+
+export async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Hashes a file from its start (re-hashing an upload whose in-memory state was lost). */
+export async function hashFile(path: string, algorithm: DigestAlgorithm, length: number): Promise<Hash> {
+  const hash = createHash(algorithm);
+  if (length === 0) return hash;
+  const handle = await open(path, constants.O_RDONLY);
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(WRITE_BATCH_BYTES, length));
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, length - done), done);
+      if (bytesRead === 0) throw new Error(`${path} ended at ${done} bytes, before ${length}`);
+      hash.update(buf.subarray(0, bytesRead));
+      done += bytesRead;
+    }
+    return hash;
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';

@@ -1,0 +1,136 @@
+/**
+ * The registry module: Berth's own image registry (ECR's job). `createRegistry` gives the OCI
+ * distribution API to mount on the edge at `/v2/`, garbage collection, and the parts the ECR API
+ * builds on; the token functions serve GetAuthorizationToken.
+ *
+ * @example
+ * const registry = await createRegistry({ store, root: join(home, 'registry'), accountId });
+ * edge.mount('/v2/', registry.handle);
+ * await registry.gc(); // e.g. from a leader-only controller
+ */
+import type { MountHandler } from '../edge/edge.js';
+import { consoleLogger } from '../edge/logger.js';
+import type { Logger } from '../edge/logger.js';
+import type { Store } from '../store/index.js';
+import { TokenValidator, sameAccountAuthorizer, storeAccessKeyLookup } from './auth.js';
+import type { AccessKeyLookup, RegistryAuthorizer } from './auth.js';
+import { BlobStore } from './blob-store.js';
+import { createDistributionHandler } from './distribution.js';
+import { collectGarbage } from './gc.js';
+import type { GcReport } from './gc.js';
+import { RegistryMetadata } from './metadata.js';
+import { UploadSessions } from './uploads.js';
+
+export { REGISTRY_TOKEN_TTL_MS, REGISTRY_USER, issueRegistryToken, parseBasicAuthorization, purgeExpiredRegistryTokens, sameAccountAuthorizer, storeAccessKeyLookup, validateRegistryToken, TokenValidator } from './auth.js';
+export type { AccessKeyLookup, IssuedToken, RegistryAction, RegistryAuthorizer, RegistryCaller, TokenCheck, TokenRecord } from './auth.js';
+export { BlobStore } from './blob-store.js';
+export { DIGEST_ALGORITHMS, digestOf, parseDigest } from './digest.js';
+export type { Digest, DigestAlgorithm } from './digest.js';
+export { OCI_ERROR_STATUS, RegistryError, isRegistryError } from './errors.js';
+export type { OciErrorCode } from './errors.js';
+export type { GcReport } from './gc.js';
+export { registryKeys } from './keys.js';
+export { MANIFEST_MEDIA_TYPES, MAX_MANIFEST_BYTES, MEDIA_TYPE, parseManifest } from './manifest.js';
+export type { Descriptor, ManifestMediaType, ParsedManifest } from './manifest.js';
+export { RegistryMetadata } from './metadata.js';
+export type { BlobLinkRecord, ImageTagMutability, ManifestRecord, RepositoryRecord, TagRecord, UploadRecord } from './metadata.js';
+export { MAX_REPOSITORY_NAME_LENGTH, checkRepositoryName, isRepositoryName, isTag } from './names.js';
+export { UploadSessions } from './uploads.js';
+
+/** ECR's own per-layer limit is about 52 GB; 10 GiB keeps a single machine's disk safe by default. */
+export const DEFAULT_MAX_BLOB_BYTES = 10 * 1024 * 1024 * 1024;
+export const DEFAULT_MAX_UPLOAD_SESSIONS = 1000;
+/** An unreferenced blob younger than this is kept: its manifest may be on its way. */
+export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
+/** distribution/distribution purges uploads after a week; a day is plenty for a resumable push. */
+export const DEFAULT_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface RegistryOptions {
+  readonly store: Store;
+  /** Where blobs and upload temp files live, e.g. `$BERTH_HOME/registry`. */
+  readonly root: string;
+  /** The account this server serves: only its tokens are accepted. */
+  readonly accountId: string;
+  /** Whether a token's access key is still active; the server passes its AccessKeyCache (default: read the Store). */
+  readonly lookupAccessKey?: AccessKeyLookup;
+  /** Rights on repositories (default: every valid token of the account may do everything). */
+  readonly authorize?: RegistryAuthorizer;
+  /** A push to a repository that does not exist creates it (default true; false is classic ECR). */
+  readonly createRepositoryOnPush?: boolean;
+  readonly maxBlobBytes?: number;
+  readonly maxUploadSessions?: number;
+  readonly gcGraceMs?: number;
+  readonly uploadTtlMs?: number;
+  /** The Basic auth realm in WWW-Authenticate (default 'berth'). */
+  readonly realm?: string;
+  readonly now?: () => Date;
+  readonly logger?: Logger;
+}
+
+export interface Registry {
+  /** Mount at '/v2/' on the edge. */
+  readonly handle: MountHandler;
+  /** Removes unreferenced blobs, idle uploads and expired tokens. */
+  gc(): Promise<GcReport>;
+  /** Refuses new requests and waits for those in flight. The Store is the caller's to close. */
+  close(): Promise<void>;
+  /** For the ECR API: the same metadata, bytes and upload sessions the OCI API uses. */
+  readonly metadata: RegistryMetadata;
+  readonly blobs: BlobStore;
+  readonly uploads: UploadSessions;
+  readonly accountId: string;
+  readonly maxBlobBytes: number;
+}
+
+export async function createRegistry(options: RegistryOptions): Promise<Registry> {
+  const now = options.now ?? (() => new Date());
+  const logger = options.logger ?? consoleLogger;
+  const maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
+  const blobs = await BlobStore.open(options.root, { now });
+  const metadata = new RegistryMetadata(options.store);
+  const uploads = new UploadSessions(blobs, metadata, { maxBlobBytes, maxSessions: options.maxUploadSessions ?? DEFAULT_MAX_UPLOAD_SESSIONS }, now);
+  const tokens = new TokenValidator(options.store, options.accountId, options.lookupAccessKey ?? storeAccessKeyLookup(options.store));
+  const serve = createDistributionHandler({
+    meta: metadata,
+    blobs,
+    uploads,
+    tokens,
+    authorize: options.authorize ?? sameAccountAuthorizer(options.accountId),
+    createRepositoryOnPush: options.createRepositoryOnPush ?? true,
+    maxBlobBytes,
+    realm: options.realm ?? 'berth',
+    now,
+    logger,
+  });
+
+  let closed = false;
+  const inFlight = new Set<Promise<void>>();
+  const handle: MountHandler = (req, res, ctx) => {
+    if (closed) {
+      res.writeHead(503, { 'Content-Type': 'application/json', Connection: 'close', 'Docker-Distribution-API-Version': 'registry/2.0' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'the registry is shutting down' }] }));
+      return;
+    }
+    const done = Promise.resolve(serve(req, res, ctx)).finally(() => inFlight.delete(done));
+    inFlight.add(done);
+    return done;
+  };
+
+  return {
+    handle,
+    gc: () =>
+      collectGarbage(
+        { meta: metadata, blobs, uploads },
+        { now: now(), graceMs: options.gcGraceMs ?? DEFAULT_GC_GRACE_MS, uploadTtlMs: options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS },
+      ),
+    async close() {
+      closed = true;
+      await Promise.allSettled([...inFlight]);
+    },
+    metadata,
+    blobs,
+    uploads,
+    accountId: options.accountId,
+    maxBlobBytes,
+  };
+}

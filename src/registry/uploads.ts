@@ -1,0 +1,258 @@
+/**
+ * Blob upload sessions (POST, PATCH..., PUT): the bytes go to a temp file `<root>/uploads/<id>`,
+ * the session's record to the Store, and the running hash stays in memory.
+ *
+ * Node cannot serialize a hash, so the in-memory state is a cache: whenever it is missing (another
+ * process, a restart) or does not describe the temp file exactly, the file is re-hashed from disk.
+ * The temp file's length is the truth for the offset: a PATCH cut off by a dropped connection
+ * keeps what arrived, and the client resumes from the Range that GET reports. A chunk refused for
+ * its length or size is rolled back (file truncated, hash restored from a copy), so a refusal
+ * changes nothing. Requests on one session run one at a time, so a status GET never reports a
+ * half-written chunk.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { open, readdir, stat } from 'node:fs/promises';
+import { AbortedAppend, appendStream, hashFile, isNotFound, removeFile } from './blob-store.js';
+import type { BlobStore } from './blob-store.js';
+import type { Digest, DigestAlgorithm } from './digest.js';
+import { RegistryError } from './errors.js';
+import type { RegistryMetadata, UploadRecord } from './metadata.js';
+import { KeyedMutex } from './mutex.js';
+
+/** A chunk's place in the blob, from Content-Range (inclusive, as the spec writes it). */
+export interface ChunkRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface ChunkInput {
+  readonly body?: AsyncIterable<Uint8Array>;
+  readonly range?: ChunkRange;
+  /** The declared Content-Length, when there was one. */
+  readonly contentLength?: number;
+}
+
+export interface UploadLimits {
+  readonly maxBlobBytes: number;
+  /** Open sessions across the registry; a new one beyond this is TOOMANYREQUESTS. */
+  readonly maxSessions: number;
+}
+
+interface LiveState {
+  /** The hash of exactly the temp file's first `offset` bytes, or undefined: re-hash from disk. */
+  hash: Hash | undefined;
+  algorithm: DigestAlgorithm;
+  offset: number;
+}
+
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The Range header an upload reports: inclusive, and "0-0" when empty, as distribution sends it. */
+export const uploadRange = (offset: number): string => `0-${Math.max(0, offset - 1)}`;
+
+export class UploadSessions {
+  private readonly live = new Map<string, LiveState>();
+  private readonly mutex = new KeyedMutex();
+
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly meta: RegistryMetadata,
+    private readonly limits: UploadLimits,
+    private readonly now: () => Date,
+  ) {}
+
+  /** Opens a session in `repository`. */
+  async start(repository: string): Promise<UploadRecord> {
+    if ((await this.meta.countUploads()) >= this.limits.maxSessions) {
+      throw new RegistryError('TOOMANYREQUESTS', `${this.limits.maxSessions} uploads are in progress; finish or cancel some, or try again later`);
+    }
+    const id = randomUUID();
+    const at = this.now().toISOString();
+    const record: UploadRecord = { id, repository, startedAt: at, updatedAt: at, offset: 0 };
+    const handle = await open(this.blobs.tempPath(id), 'wx', 0o644);
+    await handle.close();
+    try {
+      await this.meta.createUpload(record);
+    } catch (err) {
+      await removeFile(this.blobs.tempPath(id));
+      throw err;
+    }
+    this.live.set(id, { hash: createHash('sha256'), algorithm: 'sha256', offset: 0 });
+    return record;
+  }
+
+  /** How many bytes the session holds, once requests already in flight on it are done. */
+  async status(repository: string, id: string): Promise<number> {
+    return this.mutex.run(id, async () => (await this.open(repository, id)).offset);
+  }
+
+  /** PATCH: appends a chunk; returns the new offset. */
+  async append(repository: string, id: string, chunk: ChunkInput): Promise<number> {
+    return this.mutex.run(id, async () => {
+      const state = await this.open(repository, id);
+      await this.appendLocked(repository, id, state, chunk, state.algorithm);
+      return state.offset;
+    });
+  }
+
+  /**
+   * PUT ?digest=: appends the optional last chunk, verifies the whole blob against `digest` and
+   * moves it into the blob store. A mismatch (DIGEST_INVALID) ends the session and stores nothing.
+   * The caller links the blob into the repository.
+   */
+  async complete(repository: string, id: string, digest: Digest, chunk: ChunkInput): Promise<{ size: number }> {
+    return this.mutex.run(id, async () => {
+      const state = await this.open(repository, id);
+      await this.appendLocked(repository, id, state, chunk, digest.algorithm);
+      const hash = await this.hashOf(id, state, digest.algorithm);
+      state.hash = undefined; // digest() consumes it
+      const actual = hash.digest('hex');
+      const temp = this.blobs.tempPath(id);
+      if (actual !== digest.hex) {
+        await this.end(id);
+        throw new RegistryError('DIGEST_INVALID', `the uploaded content's digest is ${digest.algorithm}:${actual}, not ${digest.text}`, { detail: { digest: digest.text } });
+      }
+      const handle = await open(temp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.blobs.commit(temp, digest);
+      await this.end(id);
+      return { size: state.offset };
+    });
+  }
+
+  /** DELETE: drops the session and its bytes. */
+  async cancel(repository: string, id: string): Promise<void> {
+    await this.mutex.run(id, async () => {
+      await this.open(repository, id);
+      await this.end(id);
+    });
+  }
+
+  /**
+   * Ends sessions idle since before `cutoff` and removes temp files nobody owns that are older
+   * than it (a crashed process's). Returns how many sessions and stray files went.
+   */
+  async expire(cutoff: Date): Promise<{ sessions: number; strays: number }> {
+    let sessions = 0;
+    const known = new Set<string>();
+    for await (const record of this.meta.allUploads()) {
+      known.add(record.id);
+      if (new Date(record.updatedAt).getTime() >= cutoff.getTime() || this.mutex.busy(record.id)) continue;
+      await this.mutex.run(record.id, async () => {
+        const current = await this.meta.getUpload(record.id);
+        if (current === undefined || new Date(current.updatedAt).getTime() >= cutoff.getTime()) return;
+        await this.end(record.id);
+        sessions++;
+      });
+    }
+    let strays = 0;
+    for (const name of await readdir(this.blobs.uploadsDir)) {
+      if (known.has(name) || this.mutex.busy(name)) continue;
+      const path = this.blobs.tempPath(name);
+      try {
+        if ((await stat(path)).mtimeMs >= cutoff.getTime()) continue;
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      // A session started after the listing above has a fresh file, so it is never old here.
+      await removeFile(path);
+      strays++;
+    }
+    return { sessions, strays };
+  }
+
+  /** The session's state, reconciled with its temp file; BLOB_UPLOAD_UNKNOWN if there is none. */
+  private async open(repository: string, id: string): Promise<LiveState> {
+    const record = SESSION_ID.test(id) ? await this.meta.getUpload(id) : undefined;
+    if (record === undefined || record.repository !== repository) {
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id}' is unknown in repository '${repository}' (finished, cancelled or expired)`, { detail: { uuid: id } });
+    }
+    let size: number;
+    try {
+      size = (await stat(this.blobs.tempPath(id))).size;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.end(id);
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id}' lost its data; start again`, { detail: { uuid: id } });
+    }
+    let state = this.live.get(id);
+    if (state === undefined || state.offset !== size) {
+      state = { hash: undefined, algorithm: state?.algorithm ?? 'sha256', offset: size };
+      this.live.set(id, state);
+    }
+    return state;
+  }
+
+  /** The running hash in `algorithm`, re-hashing the temp file when the cached one cannot serve. */
+  private async hashOf(id: string, state: LiveState, algorithm: DigestAlgorithm): Promise<Hash> {
+    if (state.hash !== undefined && state.algorithm === algorithm) return state.hash;
+    state.hash = state.offset === 0 ? createHash(algorithm) : await hashFile(this.blobs.tempPath(id), algorithm, state.offset);
+    state.algorithm = algorithm;
+    return state.hash;
+  }
+
+  private async appendLocked(repository: string, id: string, state: LiveState, chunk: ChunkInput, algorithm: DigestAlgorithm): Promise<void> {
+    const { range, contentLength } = chunk;
+    if (range !== undefined && range.start !== state.offset) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `the chunk starts at byte ${range.start}, but the upload holds ${state.offset} bytes: send from ${state.offset}`, {
+        status: 416,
+        headers: { Range: uploadRange(state.offset) },
+      });
+    }
+    const expected = range === undefined ? contentLength : range.end - range.start + 1;
+    if (range !== undefined && contentLength !== undefined && contentLength !== expected) {
+      throw new RegistryError('SIZE_INVALID', `Content-Length ${contentLength} does not match Content-Range ${range.start}-${range.end} (${expected} bytes)`);
+    }
+    if (state.offset + (expected ?? 0) > this.limits.maxBlobBytes) {
+      throw new RegistryError('SIZE_INVALID', `the blob would exceed the registry's limit of ${this.limits.maxBlobBytes} bytes`, { status: 413 });
+    }
+    if (chunk.body === undefined) {
+      if (expected !== undefined && expected !== 0) throw new RegistryError('SIZE_INVALID', `the chunk declared ${expected} bytes but had no body`);
+      return;
+    }
+    const hash = await this.hashOf(id, state, algorithm);
+    const before = hash.copy();
+    const start = state.offset;
+    const handle = await open(this.blobs.tempPath(id), 'r+');
+    let written: number;
+    try {
+      written = (await appendStream(handle, start, chunk.body, hash, this.limits.maxBlobBytes - start)).written;
+      if (expected !== undefined && written !== expected) {
+        throw new RegistryError('SIZE_INVALID', `the chunk was ${written} bytes; its headers said ${expected}`);
+      }
+    } catch (err) {
+      if (err instanceof AbortedAppend) {
+        // Keep what arrived: the client asks for the status and resumes from there.
+        state.offset = start + err.written;
+        await this.save(repository, id, state.offset);
+      } else {
+        await handle.truncate(start);
+        state.hash = before;
+        state.offset = start;
+      }
+      throw err;
+    } finally {
+      await handle.close();
+    }
+    state.offset = start + written;
+    await this.save(repository, id, state.offset);
+  }
+
+  private async save(repository: string, id: string, offset: number): Promise<void> {
+    const current = await this.meta.getUpload(id);
+    if (current === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id}' was cancelled meanwhile`, { detail: { uuid: id } });
+    await this.meta.saveUpload({ ...current, repository, offset, updatedAt: this.now().toISOString() });
+  }
+
+  private async end(id: string): Promise<void> {
+    this.live.delete(id);
+    await removeFile(this.blobs.tempPath(id));
+    await this.meta.deleteUpload(id);
+  }
+}
