@@ -21,7 +21,6 @@ export interface EcsDeps {
 
 export function createEcsService(deps: EcsDeps): JsonService {
   const operations: Record<string, Operation> = {
-    // Each group adds its operations here: ...clusterOperations(deps), ...
     ...taskDefinitionOperations(deps),
     ...clusterOperations(deps),
     ...containerInstanceOperations(deps),
@@ -31,6 +30,5 @@ export function createEcsService(deps: EcsDeps): JsonService {
     ...taskOperations(deps),
     ...serviceOperations(deps),
   };
-  void deps;
   return { signingName: 'ecs', targetPrefix: ECS_TARGET_PREFIX, operations };
 }

@@ -78,26 +78,28 @@ it('drives clusters, task definitions, instances, attributes, tasks, services, t
   for (const arn of [...taskArns, started.tasks![0]!.taskArn!]) await ecs.send(new ECS.StopTaskCommand({ cluster, task: arn, reason: 'sdk' }));
   await ECS.waitUntilTasksStopped({ client: ecs, maxWaitTime: 60, minDelay: 1 }, { cluster, tasks: taskArns });
 
+  // With its only instance gone, the cluster is held by the service alone.
+  await ecs.send(new ECS.DeregisterContainerInstanceCommand({ cluster, containerInstance: ciArn, force: true }));
+
   const svc = await ecs.send(new ECS.CreateServiceCommand({ cluster, serviceName: 'web', taskDefinition: 'sdk', desiredCount: 0, clientToken: 'svc-1', ...fargate }));
   const svcAgain = await ecs.send(new ECS.CreateServiceCommand({ cluster, serviceName: 'web', taskDefinition: 'sdk', desiredCount: 0, clientToken: 'svc-1', ...fargate }));
   expect(svcAgain.service?.serviceArn).toBe(svc.service?.serviceArn);
   await ecs.send(new ECS.UpdateServiceCommand({ cluster, service: 'web', desiredCount: 0 }));
   expect((await ecs.send(new ECS.ListServicesCommand({ cluster }))).serviceArns).toEqual([svc.service?.serviceArn]);
   expect((await ecs.send(new ECS.DescribeServicesCommand({ cluster, services: ['web'] }))).services?.[0]?.createdAt).toBeInstanceOf(Date);
-  await expect(ecs.send(new ECS.DeleteClusterCommand({ cluster }))).rejects.toBeInstanceOf(ECS.ClusterContainsServicesException);
-  await ecs.send(new ECS.DeleteServiceCommand({ cluster, service: 'web' }));
-  await ECS.waitUntilServicesInactive({ client: ecs, maxWaitTime: 60, minDelay: 1 }, { cluster, services: ['web'] });
-
   await ecs.send(new ECS.TagResourceCommand({ resourceArn: svc.service!.serviceArn!, tags: [{ key: 'k', value: 'v' }] }));
   expect((await ecs.send(new ECS.ListTagsForResourceCommand({ resourceArn: svc.service!.serviceArn! }))).tags).toEqual([{ key: 'k', value: 'v' }]);
   await ecs.send(new ECS.UntagResourceCommand({ resourceArn: svc.service!.serviceArn!, tagKeys: ['k'] }));
+
+  await expect(ecs.send(new ECS.DeleteClusterCommand({ cluster }))).rejects.toBeInstanceOf(ECS.ClusterContainsServicesException);
+  await ecs.send(new ECS.DeleteServiceCommand({ cluster, service: 'web' }));
+  await ECS.waitUntilServicesInactive({ client: ecs, maxWaitTime: 60, minDelay: 1 }, { cluster, services: ['web'] });
 
   await ecs.send(new ECS.PutAccountSettingCommand({ name: 'containerInsights', value: 'enabled' }));
   expect((await ecs.send(new ECS.ListAccountSettingsCommand({ name: 'containerInsights', effectiveSettings: true }))).settings?.[0]?.value).toBe('enabled');
 
   await ecs.send(new ECS.DeregisterTaskDefinitionCommand({ taskDefinition: 'sdk:1' }));
   await ecs.send(new ECS.DeleteTaskDefinitionsCommand({ taskDefinitions: ['sdk:1'] }));
-  await ecs.send(new ECS.DeregisterContainerInstanceCommand({ cluster, containerInstance: ciArn, force: true }));
   expect((await ecs.send(new ECS.DeleteClusterCommand({ cluster }))).cluster?.status).toBe('INACTIVE');
 });
 
