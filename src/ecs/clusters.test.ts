@@ -400,12 +400,15 @@ describe('DeleteCluster', () => {
     expect((await call('ListClusters')).clusterArns).toEqual([]);
   });
 
-  it('refuses while services, tasks or container instances remain, in ECS words and in that order', async () => {
+  it('refuses while container instances, services or tasks remain, in ECS words and in that order', async () => {
     const { call, refused, task, service, register } = harness();
     await call('CreateCluster', { clusterName: 'c' });
     const { containerInstance } = await register('c');
     await service('c', 's', { status: 'ACTIVE' });
     await task('c', 't', { lastStatus: 'PENDING' });
+
+    await refused('DeleteCluster', { cluster: 'c' }, 'ClusterContainsContainerInstancesException', 'The Cluster cannot be deleted while Container Instances are active or draining.');
+    await call('DeregisterContainerInstance', { cluster: 'c', containerInstance: containerInstance.containerInstanceArn, force: true });
 
     await refused('DeleteCluster', { cluster: 'c' }, 'ClusterContainsServicesException', 'The Cluster cannot be deleted while Services are active.');
     await service('c', 's', { status: 'DRAINING' });
@@ -416,9 +419,6 @@ describe('DeleteCluster', () => {
     await task('c', 't', { lastStatus: 'DEPROVISIONING' });
     await refused('DeleteCluster', { cluster: 'c' }, 'ClusterContainsTasksException');
     await task('c', 't', { lastStatus: 'STOPPED' });
-
-    await refused('DeleteCluster', { cluster: 'c' }, 'ClusterContainsContainerInstancesException', 'The Cluster cannot be deleted while Container Instances are active or draining.');
-    await call('DeregisterContainerInstance', { cluster: 'c', containerInstance: containerInstance.containerInstanceArn });
     expect((await call('DeleteCluster', { cluster: 'c' })).cluster.status).toBe('INACTIVE');
   });
 

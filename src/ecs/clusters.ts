@@ -800,8 +800,11 @@ export function clusterOperations(deps: { readonly store: Store }): Record<strin
       // Deleting an INACTIVE cluster again answers with it, as ECS does.
       if (existing.value.status !== 'ACTIVE') return { cluster: await fullView(store, existing.value) };
 
-      // Checked in the order a cluster is taken apart: services (which start tasks), then tasks,
-      // then the instances they ran on.
+      // Checked in the order the ECS model lists these errors: instances, services, tasks.
+      const instances = await store.range(keys.containerInstances(name), { countOnly: true });
+      if (instances.count > 0) {
+        throw new BerthError('ClusterContainsContainerInstancesException', 'The Cluster cannot be deleted while Container Instances are active or draining.');
+      }
       const activity = clusterActivity(store);
       await activity.current();
       const counts = activity.counts(name);
@@ -810,10 +813,6 @@ export function clusterOperations(deps: { readonly store: Store }): Record<strin
       }
       if (counts.activeTasksCount > 0) {
         throw new BerthError('ClusterContainsTasksException', 'The Cluster cannot be deleted while Tasks are active.');
-      }
-      const instances = await store.range(keys.containerInstances(name), { countOnly: true });
-      if (instances.count > 0) {
-        throw new BerthError('ClusterContainsContainerInstancesException', 'The Cluster cannot be deleted while Container Instances are active or draining.');
       }
       // Guarded by the cluster's revision. A registration that commits between the checks above and
       // this write can still slip in (it does not touch the cluster key); one that comes after is
