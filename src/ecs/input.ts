@@ -68,7 +68,7 @@ export function optionalArray(input: Obj, field: string, opts?: { maxItems?: num
   if (opts?.maxItems !== undefined && v.length > opts.maxItems) {
     throw invalid(`${name} can have at most ${opts.maxItems} items; got ${v.length}.`);
   }
-  return v;
+  return v as unknown[];
 }
 
 export function optionalStringArray(input: Obj, field: string, opts?: { maxItems?: number; path?: string }): string[] | undefined {

@@ -69,14 +69,14 @@ async function spawnBerth(home: string, port: number): Promise<Started> {
     env: { ...process.env, BERTH_HOME: home },
   });
   const stderr: string[] = [];
-  child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
-  const lines = createInterface({ input: child.stdout! });
+  child.stderr.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const lines = createInterface({ input: child.stdout });
   const info = await new Promise<{ endpoint: string; port: number }>((res, rej) => {
     child.once('exit', (code) => rej(new Error(`berth up exited ${code}: ${stderr.join('')}`)));
     lines.once('line', (line) => res(JSON.parse(line) as { endpoint: string; port: number }));
   });
   lines.close();
-  child.stdout!.resume();
+  child.stdout.resume();
   return { child, endpoint: info.endpoint, port: info.port };
 }
 
