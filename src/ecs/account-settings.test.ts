@@ -5,7 +5,7 @@ import { SqliteStore } from '../store/index.js';
 import { accountSettingKey, accountSettingOperations, effectiveAccountSetting, SETTING_NAMES } from './account-settings.js';
 
 /** Responses are checked by value; a loose type keeps the assertions readable. */
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any;
 
 const ACCOUNT = '123456789012';
 const ROOT = `arn:aws:iam::${ACCOUNT}:root`;

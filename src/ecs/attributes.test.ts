@@ -10,7 +10,7 @@ import { keys } from './keys.js';
 import { readJson } from './repo.js';
 
 /** Responses are checked by value; a loose type keeps the assertions readable. */
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any;
 
 const ACCOUNT = '000000000000';
 const CI_ARN = (cluster: string, id: string) => `arn:aws:ecs:us-east-1:${ACCOUNT}:container-instance/${cluster}/${id}`;

@@ -8,7 +8,7 @@ import { keys } from './keys.js';
 import { mergeTags, readTags, tagOperations } from './tags.js';
 
 /** Responses are checked by value; a loose type keeps the assertions readable. */
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any;
 
 const ACCOUNT = '000000000000';
 const base = `arn:aws:ecs:us-east-1:${ACCOUNT}`;
