@@ -1,0 +1,124 @@
+/**
+ * The blob store on a real temp directory: verified streaming writes that leave nothing behind on
+ * any failure, concurrent writers of one blob, claims (touch) against sweeps.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BlobStore } from './blob-store.js';
+import { digestOf, parseDigest } from './digest.js';
+import { ClientAbortedError, RegistryError } from './errors.js';
+import { bytesOf } from './harness.suite.js';
+
+let root: string;
+let now: Date;
+let blobs: BlobStore;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'berth-blobs-'));
+  now = new Date('2026-01-01T00:00:00Z');
+  blobs = await BlobStore.open(root, { now: () => now });
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A body arriving in pieces, each after a turn of the event loop (as from a socket). */
+async function* chunks(...parts: Uint8Array[]): AsyncIterable<Uint8Array> {
+  for (const part of parts) {
+    await new Promise((resolve) => setImmediate(resolve));
+    yield part;
+  }
+}
+
+async function* failingAfter(part: Uint8Array): AsyncIterable<Uint8Array> {
+  yield* chunks(part);
+  throw new Error('socket hang up');
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof RegistryError) return `${err.code} ${err.status}`;
+    if (err instanceof ClientAbortedError) return 'aborted';
+    throw err;
+  }
+  return 'ok';
+}
+
+const nothingLeft = async () => ({ uploads: await readdir(join(root, 'uploads')), sha256: await readdir(join(root, 'blobs', 'sha256')) });
+
+describe('BlobStore', () => {
+  it('lays blobs out as <root>/blobs/<alg>/<hex>, written from a stream', async () => {
+    const body = bytesOf(3 * 1024 * 1024 + 5);
+    const digest = digestOf(body);
+    const stored = await blobs.write(digest, chunks(body.subarray(0, 100), body.subarray(100)), { maxBytes: body.length, expectedLength: body.length });
+    expect(stored.size).toBe(body.length);
+    expect((await readFile(join(root, 'blobs', 'sha256', digest.hex))).equals(body)).toBe(true);
+    expect(await blobs.stat(digest)).toMatchObject({ size: body.length, mtimeMs: now.getTime() });
+    expect((await blobs.read(digest))!.equals(body)).toBe(true);
+    expect(await readdir(join(root, 'uploads'))).toEqual([]);
+    const sha512 = digestOf(body, 'sha512');
+    await blobs.write(sha512, chunks(body), { maxBytes: body.length });
+    expect(await readdir(join(root, 'blobs', 'sha512'))).toEqual([sha512.hex]);
+  });
+
+  it('refuses a wrong digest, a wrong length, an oversized body and a broken stream, leaving nothing', async () => {
+    const body = bytesOf(2000);
+    const other = digestOf(Buffer.from('other'));
+    expect(await codeOf(blobs.write(other, chunks(body), { maxBytes: 10_000 }))).toBe('DIGEST_INVALID 400');
+    expect(await codeOf(blobs.write(digestOf(body), chunks(body), { maxBytes: 10_000, expectedLength: 2001 }))).toBe('SIZE_INVALID 400');
+    expect(await codeOf(blobs.write(digestOf(body), chunks(body), { maxBytes: 1999 }))).toBe('SIZE_INVALID 413');
+    expect(await codeOf(blobs.write(digestOf(body), failingAfter(body.subarray(0, 10)), { maxBytes: 10_000 }))).toBe('aborted');
+    expect(await nothingLeft()).toEqual({ uploads: [], sha256: [] });
+  });
+
+  it('concurrent writers of one blob leave one complete file', async () => {
+    const body = bytesOf(2 * 1024 * 1024, 3);
+    const digest = digestOf(body);
+    // Each writer yields in small pieces, so their writes interleave.
+    const pieces = Array.from({ length: 32 }, (_, i) => body.subarray(i * 65536, (i + 1) * 65536));
+    await Promise.all(Array.from({ length: 8 }, () => blobs.write(digest, chunks(...pieces), { maxBytes: body.length })));
+    const { uploads, sha256 } = await nothingLeft();
+    expect(uploads).toEqual([]);
+    expect(sha256).toEqual([digest.hex]);
+    expect(createHash('sha256').update(await readFile(join(root, 'blobs', 'sha256', digest.hex))).digest('hex')).toBe(digest.hex);
+  });
+
+  it('a sweep removes only blobs not claimed since the cutoff', async () => {
+    const a = digestOf(Buffer.from('a'));
+    const b = digestOf(Buffer.from('b'));
+    await blobs.writeBytes(a, Buffer.from('a'));
+    await blobs.writeBytes(b, Buffer.from('b'));
+    now = new Date(now.getTime() + 60_000);
+    expect(await blobs.touch(b)).toBe(true); // b is claimed again (a mount, a manifest)
+    const cutoff = now.getTime();
+    expect(await blobs.sweep(a, cutoff)).toBe(1);
+    expect(await blobs.sweep(b, cutoff)).toBeUndefined();
+    expect(await blobs.stat(a)).toBeUndefined();
+    expect(await blobs.touch(a)).toBe(false);
+    expect(await blobs.sweep(a, cutoff)).toBeUndefined();
+  });
+
+  it('commit stamps the blob with the clock, however long the temp file sat', async () => {
+    const temp = blobs.tempPath();
+    await writeFile(temp, 'x');
+    now = new Date('2027-01-01T00:00:00Z');
+    const digest = digestOf(Buffer.from('x'));
+    await blobs.commit(temp, digest);
+    expect((await stat(blobs.path(digest))).mtimeMs).toBe(now.getTime());
+  });
+
+  it('lists blobs and skips files that are not digests', async () => {
+    const a = digestOf(Buffer.from('a'));
+    await blobs.writeBytes(a, Buffer.from('a'));
+    await writeFile(join(root, 'blobs', 'sha256', 'stray'), 'x');
+    const listed = [];
+    for await (const blob of blobs.list()) listed.push(blob.digest.text);
+    expect(listed).toEqual([a.text]);
+    expect(await blobs.openRead(parseDigest(`sha256:${'0'.repeat(64)}`))).toBeUndefined();
+  });
+});
