@@ -130,7 +130,7 @@ describe('content that does not match its digest or size', () => {
   });
 
   it('refuses a tag whose manifest does not match the Docker-Content-Digest the registry claims', async () => {
-    const srv = await serve({ headers: (p) => (p.endsWith('/manifests/base') ? { 'Docker-Content-Digest': derived.manifest.digest } : {}) });
+    const srv = await serve({ headers: (p): Record<string, string> => (p.endsWith('/manifests/base') ? { 'Docker-Content-Digest': derived.manifest.digest } : {}) });
     const images = await openStore();
     const err = await failure(images.pull(`${srv.host}/app:base`));
     expect(err.code).toBe('DigestMismatch');
