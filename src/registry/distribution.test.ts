@@ -506,6 +506,10 @@ describe('blobs: chunked and resumable uploads', () => {
     const other = repo();
     await expectError(await reg.request(`/v2/${other}/blobs/uploads/${uploadIdOf(location)}`), 404, 'BLOB_UPLOAD_UNKNOWN');
     await expectError(await reg.request(`/v2/${other}/blobs/uploads/not-an-id`), 404, 'BLOB_UPLOAD_UNKNOWN');
+    // Whatever the id, nothing of it reaches a header unchecked (here: CR LF with a bad Content-Range).
+    const injected = await reg.request(`/v2/${other}/blobs/uploads/x%0d%0aSet-Cookie:%20a=b`, { method: 'PATCH', body: 'x', headers: { 'content-range': 'bad' } });
+    await expectError(injected, 404, 'BLOB_UPLOAD_UNKNOWN');
+    expect(injected.headers.get('set-cookie')).toBeNull();
     expect((await reg.request(location, { method: 'DELETE' })).status).toBe(204);
   });
 

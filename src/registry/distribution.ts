@@ -23,7 +23,7 @@ import type { Descriptor } from './manifest.js';
 import type { ManifestRecord, RegistryMetadata, RepositoryRecord } from './metadata.js';
 import { checkRepositoryName, checkTag, isRepositoryName } from './names.js';
 import type { ChunkRange, UploadSessions } from './uploads.js';
-import { uploadRange } from './uploads.js';
+import { isUploadId, uploadRange } from './uploads.js';
 
 /** Pages of tags and repositories are at most this long; `n` above it is clamped (with a Link). */
 export const MAX_PAGE_SIZE = 10_000;
@@ -118,6 +118,10 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
         allow(method, ['POST']);
         return startUpload(call, route.name);
       case 'upload':
+        // Checked first: the id is echoed in headers, and only ids we issued may be.
+        if (!isUploadId(route.id)) {
+          throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${clip(route.id)}' is unknown in repository '${route.name}'`, { detail: { uuid: clip(route.id) } });
+        }
         return withUploadHeaders(route.name, route.id, () => {
           switch (allow(method, ['GET', 'PATCH', 'PUT', 'DELETE'])) {
             case 'GET':
@@ -368,17 +372,15 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
       }
       record = child;
     }
+    const headers = { 'Content-Type': record.mediaType, 'Docker-Content-Digest': record.digest, ETag: `"${record.digest}"` };
+    // HEAD is how clients ask "is it there?": the record answers without reading the bytes.
+    if (call.method === 'HEAD') return send(call, 200, { ...headers, 'Content-Length': String(record.size) });
     const bytes = await blobs.read(parseDigest(record.digest));
     if (bytes === undefined) {
       logger.error('a manifest record has no bytes on disk', { name, digest: record.digest });
       throw manifestUnknown(reference);
     }
-    return send(
-      call,
-      200,
-      { 'Content-Type': record.mediaType, 'Docker-Content-Digest': record.digest, ETag: `"${record.digest}"` },
-      bytes,
-    );
+    return send(call, 200, headers, bytes);
   }
 
   async function resolveManifest(name: string, reference: string): Promise<ManifestRecord> {

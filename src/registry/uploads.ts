@@ -48,6 +48,9 @@ interface LiveState {
 
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** Session ids are UUIDs; anything else from a URL is unknown before it is used anywhere. */
+export const isUploadId = (id: string): boolean => SESSION_ID.test(id);
+
 /** The Range header an upload reports: inclusive, and "0-0" when empty, as distribution sends it. */
 export const uploadRange = (offset: number): string => `0-${Math.max(0, offset - 1)}`;
 
