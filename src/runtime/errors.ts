@@ -9,6 +9,7 @@ export const RUNTIME_ERROR_CODES = [
   'AlreadyExists', // create() with an id already in use
   'Conflict', // the container is not in a state that allows the call (start twice, delete while running)
   'StartFailed', // the runtime could not start the process (bad executable, mount failure, ...)
+  'Exhausted', // no free address in a task subnet, or no free host port in the range
   'RuntimeFailed', // the runtime binary or the host failed in a way the caller cannot fix
 ] as const;
 

@@ -1,0 +1,122 @@
+/**
+ * The NAT rules that publish container ports on the host, as argument lists for iptables (pure),
+ * and the few calls that apply them. Kernel rules rather than a proxy in the agent: published ports
+ * keep working while the agent restarts, as the containers behind them do.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { RuntimeError } from '../errors.js';
+
+const run = promisify(execFile);
+
+export type Protocol = 'tcp' | 'udp';
+
+/** One rule: where it goes and its match/target arguments (`-A chain` / `-D chain` added when applied). */
+export interface IptablesRule {
+  readonly table: 'nat';
+  readonly chain: string;
+  readonly spec: readonly string[];
+}
+
+export interface NatChains {
+  /** Holds one DNAT rule per published port. */
+  readonly dnat: string;
+  /** Holds the masquerade rules for this bridge. */
+  readonly postrouting: string;
+}
+
+/** Chain names of a bridge (iptables allows 28 characters; bridge names have at most 15). */
+export function natChains(bridge: string): NatChains {
+  return { dnat: `BERTH-DNAT-${bridge}`, postrouting: `BERTH-POST-${bridge}` };
+}
+
+/**
+ * The jumps into a bridge's chains and its masquerade rules:
+ * - traffic to any local address (from outside, PREROUTING, or from the host itself, OUTPUT) goes
+ *   through the DNAT chain, so a published port answers on every host address, 127.0.0.1 included;
+ * - connections from 127.0.0.0/8 that DNAT sent to the bridge leave with the bridge's address,
+ *   since a loopback source may not leave the loopback device (this also needs route_localnet);
+ * - with `outbound`, tasks reach beyond the host from the host's address.
+ */
+export function bridgeRules(bridge: string, subnet: string, outbound: boolean): IptablesRule[] {
+  const c = natChains(bridge);
+  const rules: IptablesRule[] = [
+    { table: 'nat', chain: 'PREROUTING', spec: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', c.dnat] },
+    { table: 'nat', chain: 'OUTPUT', spec: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', c.dnat] },
+    { table: 'nat', chain: 'POSTROUTING', spec: ['-j', c.postrouting] },
+    { table: 'nat', chain: c.postrouting, spec: ['-s', '127.0.0.0/8', '-o', bridge, '-j', 'MASQUERADE'] },
+  ];
+  if (outbound) rules.push({ table: 'nat', chain: c.postrouting, spec: ['-s', subnet, '!', '-o', bridge, '-j', 'MASQUERADE'] });
+  return rules;
+}
+
+/**
+ * The DNAT rule of one published port, tagged with its owner so a reader of `iptables-save` knows it.
+ *
+ * @example portRule('berth0', 'task-1', '169.254.176.2', { protocol: 'tcp', hostPort: 49153, containerPort: 80 })
+ */
+export function portRule(
+  bridge: string, owner: string, address: string, p: { protocol: Protocol; hostPort: number; containerPort: number },
+): IptablesRule {
+  return {
+    table: 'nat',
+    chain: natChains(bridge).dnat,
+    spec: ['-p', p.protocol, '--dport', String(p.hostPort), '-m', 'comment', '--comment', `berth:${owner}`,
+      '-j', 'DNAT', '--to-destination', `${address}:${p.containerPort}`],
+  };
+}
+
+async function iptables(args: string[]): Promise<void> {
+  // -w: wait for the xtables lock rather than fail when another writer (Docker, firewalld) holds it.
+  await run('iptables', ['-w', ...args]);
+}
+
+const stderrOf = (err: unknown): string => ((err as { stderr?: string }).stderr ?? String(err)).trim();
+
+/** Creates a chain unless it exists. */
+export async function ensureChain(table: string, chain: string): Promise<void> {
+  try {
+    await iptables(['-t', table, '-N', chain]);
+  } catch (err) {
+    if (!/exists/i.test(stderrOf(err))) throw new RuntimeError('RuntimeFailed', `iptables -N ${chain}: ${stderrOf(err)}`, { cause: err });
+  }
+}
+
+/** Appends the rule unless an identical one is there (so setting up twice adds nothing). */
+export async function ensureRule(rule: IptablesRule): Promise<void> {
+  try {
+    await iptables(['-t', rule.table, '-C', rule.chain, ...rule.spec]);
+    return;
+  } catch {
+    // -C fails when the rule is absent: add it.
+  }
+  try {
+    await iptables(['-t', rule.table, '-A', rule.chain, ...rule.spec]);
+  } catch (err) {
+    throw new RuntimeError('RuntimeFailed', `iptables -A ${rule.chain} ${rule.spec.join(' ')}: ${stderrOf(err)}`, { cause: err });
+  }
+}
+
+/** Deletes the rule if it is there; a missing rule or chain is already the wanted outcome. */
+export async function removeRule(rule: IptablesRule): Promise<void> {
+  try {
+    await iptables(['-t', rule.table, '-D', rule.chain, ...rule.spec]);
+  } catch (err) {
+    const msg = stderrOf(err);
+    if (!/does a matching rule exist|bad rule|no chain|doesn't exist|does not exist/i.test(msg)) {
+      throw new RuntimeError('RuntimeFailed', `iptables -D ${rule.chain} ${rule.spec.join(' ')}: ${msg}`, { cause: err });
+    }
+  }
+}
+
+/** Empties and removes a chain if it exists. */
+export async function removeChain(table: string, chain: string): Promise<void> {
+  for (const op of ['-F', '-X']) {
+    try {
+      await iptables(['-t', table, op, chain]);
+    } catch (err) {
+      const msg = stderrOf(err);
+      if (!/no chain|doesn't exist|does not exist/i.test(msg)) throw new RuntimeError('RuntimeFailed', `iptables ${op} ${chain}: ${msg}`, { cause: err });
+    }
+  }
+}

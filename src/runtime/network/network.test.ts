@@ -1,0 +1,215 @@
+/**
+ * Task networks for real: a bridge, namespaces on it, busybox httpd served from them through runc,
+ * reached from the host at the namespace's address and through published ports on 127.0.0.1.
+ * Only this run's bridge, namespaces, chains and containers are touched, and all are removed.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainerSpec } from '../driver.js';
+import { isRuntimeError } from '../errors.js';
+import { cgroupDirs, detectCgroupLayout } from '../runc/cgroups.js';
+import { RuncDriver } from '../runc/runc-driver.js';
+import { busyboxRootfs } from '../testing/busybox.js';
+import { attachmentFor, BridgeNetwork } from './bridge-network.js';
+import { bridgeRules, portRule } from './iptables.js';
+import { contains, gatewayAddress, parseSubnet, RESERVED_ADDRESSES, subnetSize, taskAddresses } from './ipam.js';
+
+describe('ipam', () => {
+  it('parses subnets and refuses host bits and odd prefixes', () => {
+    expect(parseSubnet('169.254.172.0/22')).toEqual({ network: 0xa9feac00, prefixLength: 22 });
+    expect(() => parseSubnet('169.254.172.1/22')).toThrow(/host bits set \(did you mean 169\.254\.172\.0\/22\?\)/);
+    for (const bad of ['169.254.0.0', '169.254.0.0/31', '169.254.0.0/7', '169.254.0.0/x', 'a.b.c.d/24']) expect(() => parseSubnet(bad)).toThrow();
+  });
+
+  it('gives the bridge the first address and tasks the rest, never the network, broadcast or reserved ones', () => {
+    const s = parseSubnet('169.254.170.0/24');
+    expect(gatewayAddress(s)).toBe('169.254.170.1');
+    const all = [...taskAddresses(s)];
+    expect(all[0]).toBe('169.254.170.3'); // .2 is the ECS credentials endpoint
+    expect(all.at(-1)).toBe('169.254.170.254');
+    expect(all).not.toContain('169.254.170.23');
+    expect(all).toHaveLength(subnetSize(s) - 3 - 2);
+    expect([...taskAddresses(parseSubnet('169.254.169.0/24'))]).not.toContain('169.254.169.254');
+    for (const r of RESERVED_ADDRESSES) expect(contains(parseSubnet('169.254.172.0/22'), r)).toBe(false);
+  });
+});
+
+describe('iptables rules', () => {
+  it('sends traffic to local addresses through the DNAT chain and masquerades loopback sources onto the bridge', () => {
+    expect(bridgeRules('berth0', '169.254.176.0/22', false)).toEqual([
+      { table: 'nat', chain: 'PREROUTING', spec: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'BERTH-DNAT-berth0'] },
+      { table: 'nat', chain: 'OUTPUT', spec: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'BERTH-DNAT-berth0'] },
+      { table: 'nat', chain: 'POSTROUTING', spec: ['-j', 'BERTH-POST-berth0'] },
+      { table: 'nat', chain: 'BERTH-POST-berth0', spec: ['-s', '127.0.0.0/8', '-o', 'berth0', '-j', 'MASQUERADE'] },
+    ]);
+    expect(bridgeRules('berth0', '169.254.176.0/22', true).at(-1)).toEqual(
+      { table: 'nat', chain: 'BERTH-POST-berth0', spec: ['-s', '169.254.176.0/22', '!', '-o', 'berth0', '-j', 'MASQUERADE'] },
+    );
+  });
+
+  it('publishes one port with one DNAT rule tagged with its owner', () => {
+    expect(portRule('berth0', 'task-1', '169.254.176.2', { protocol: 'udp', hostPort: 49153, containerPort: 53 })).toEqual({
+      table: 'nat', chain: 'BERTH-DNAT-berth0',
+      spec: ['-p', 'udp', '--dport', '49153', '-m', 'comment', '--comment', 'berth:task-1', '-j', 'DNAT', '--to-destination', '169.254.176.2:53'],
+    });
+  });
+});
+
+describe('attachmentFor', () => {
+  it('maps ECS network modes to what a container joins', () => {
+    expect(attachmentFor('host')).toEqual({ mode: 'host' });
+    expect(attachmentFor('none')).toEqual({ mode: 'none' });
+    const a = { owner: 't', netnsPath: '/run/netns/x', ipv4Address: '169.254.172.3', prefixLength: 22, gateway: '169.254.172.1', hostInterface: 'vb1', ports: [] };
+    expect(attachmentFor('awsvpc', a)).toEqual({ mode: 'netns', path: '/run/netns/x', ipv4Address: '169.254.172.3' });
+    expect(() => attachmentFor('bridge')).toThrow(/needs a namespace/);
+  });
+});
+
+async function within<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** GETs a URL once; undefined when nothing answers yet. */
+function fetchOnce(url: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = get(url, { timeout: 1000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+describe('BridgeNetwork with runc', () => {
+  // Names of this run only: a bridge, a /24 of link-local space, a cgroup parent.
+  const tag = process.pid % 100000;
+  const bridge = `bt${tag}`;
+  const subnet = `169.254.${180 + (process.pid % 60)}.0/24`;
+  const cgroupParent = `/berth-nettest-${process.pid}`;
+  const portBase = 20000 + (process.pid % 1000) * 20;
+  let tmp: string;
+  let net: BridgeNetwork;
+  let driver: RuncDriver;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'berth-net-'));
+    net = new BridgeNetwork({ bridge, subnet, stateDir: join(tmp, 'net'), outbound: false, hostPortRange: [portBase, portBase + 19] });
+    driver = new RuncDriver({ stateDir: join(tmp, 'runtime'), cgroupParent });
+  });
+
+  afterEach(async () => {
+    for (const c of await driver.list()) {
+      if (c.status === 'running') {
+        await driver.kill(c.id, 'SIGKILL');
+        await driver.wait(c.id);
+      }
+      await driver.delete(c.id);
+    }
+    for (const a of await net.list()) await net.detach(a.owner);
+  });
+
+  afterAll(async () => {
+    try {
+      await net.destroy();
+      for (const dir of cgroupDirs(await detectCgroupLayout(), cgroupParent)) if (existsSync(dir)) await rmdir(dir);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+
+  async function httpd(id: string, netns: { path: string; ipv4Address: string }, over: Partial<ContainerSpec> = {}): Promise<void> {
+    await driver.create({
+      id: `${id}-${tag}`,
+      rootfs: await busyboxRootfs(join(tmp, `rootfs-${id}`)),
+      image: { Env: ['PATH=/bin'], Entrypoint: ['/bin/httpd'], Cmd: ['-f', '-p', '8080', '-h', '/www'] },
+      network: { mode: 'netns', ...netns },
+      ...over,
+    });
+    await driver.start(`${id}-${tag}`);
+  }
+
+  it('serves from a namespace at its own address, reached from the host through the bridge', async () => {
+    const a = await net.attach(`web-${tag}`);
+    expect(existsSync(a.netnsPath)).toBe(true);
+    expect(a.gateway).toBe(gatewayAddress(parseSubnet(subnet)));
+    expect(contains(parseSubnet(subnet), a.ipv4Address)).toBe(true);
+    await httpd('web', attachmentFor('awsvpc', a) as { path: string; ipv4Address: string });
+    expect(await within('httpd', () => fetchOnce(`http://${a.ipv4Address}:8080/`))).toBe('hello from busybox\n');
+  });
+
+  it('publishes container ports on 127.0.0.1, static or from the range, and refuses a port taken', async () => {
+    const a = await net.attach(`pub-${tag}`);
+    const bindings = await net.publish(`pub-${tag}`, [{ containerPort: 8080 }, { containerPort: 8080, hostPort: portBase + 15 }]);
+    expect(bindings).toEqual([
+      { containerPort: 8080, hostPort: portBase, protocol: 'tcp', bindIP: '0.0.0.0' },
+      { containerPort: 8080, hostPort: portBase + 15, protocol: 'tcp', bindIP: '0.0.0.0' },
+    ]);
+    expect((await net.attachment(`pub-${tag}`))!.ports).toEqual(bindings);
+    await httpd('pub', { path: a.netnsPath, ipv4Address: a.ipv4Address });
+    expect(await within('the dynamic port', () => fetchOnce(`http://127.0.0.1:${portBase}/`))).toBe('hello from busybox\n');
+    expect(await fetchOnce(`http://127.0.0.1:${portBase + 15}/`)).toBe('hello from busybox\n');
+
+    const other = await net.attach(`other-${tag}`);
+    expect(other.ipv4Address).not.toBe(a.ipv4Address);
+    const err = await net.publish(`other-${tag}`, [{ containerPort: 80 }, { containerPort: 80, hostPort: portBase + 15 }]).catch((e: unknown) => e);
+    expect(isRuntimeError(err, 'Conflict')).toBe(true);
+    // All or nothing: the dynamic port claimed before the conflict was given back.
+    expect((await net.attachment(`other-${tag}`))!.ports).toEqual([]);
+    expect(await net.publish(`other-${tag}`, [{ containerPort: 80 }])).toEqual([{ containerPort: 80, hostPort: portBase + 1, protocol: 'tcp', bindIP: '0.0.0.0' }]);
+  });
+
+  it("shares one namespace between a task's containers (awsvpc): same address, same localhost", async () => {
+    const a = await net.attach(`task-${tag}`);
+    const netns = { path: a.netnsPath, ipv4Address: a.ipv4Address };
+    await httpd('app', netns);
+    const id = `sidecar-${tag}`;
+    await driver.create({
+      id,
+      rootfs: await busyboxRootfs(join(tmp, 'rootfs-sidecar')),
+      image: { Env: ['PATH=/bin'] },
+      entryPoint: ['/bin/sh', '-c', 'ip -4 -o addr show eth0; until wget -q -O - http://127.0.0.1:8080/; do sleep 0.05; done'],
+      network: { mode: 'netns', ...netns },
+    });
+    await driver.start(id);
+    expect((await driver.wait(id)).exitCode).toBe(0);
+    const out = await readFile((await driver.logPaths(id)).stdout, 'utf8');
+    expect(out).toContain(`inet ${a.ipv4Address}/24`);
+    expect(out).toContain('hello from busybox');
+    expect(await readFile(join(tmp, 'runtime', 'containers', id, 'hosts'), 'utf8')).toContain(`${a.ipv4Address}\t${id}`);
+  });
+
+  it('detach removes the rules, namespace, veth and address; a new instance finds what is attached', async () => {
+    const owner = `gone-${tag}`;
+    const a = await net.attach(owner);
+    await net.publish(owner, [{ containerPort: 80 }]);
+    expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).toContain(`berth:${owner}`);
+
+    const again = new BridgeNetwork({ bridge, subnet, stateDir: join(tmp, 'net'), outbound: false, hostPortRange: [portBase, portBase + 19] });
+    expect(await again.attach(owner)).toEqual(await net.attachment(owner));
+    expect(existsSync(`/sys/class/net/${a.hostInterface}`)).toBe(true);
+
+    await again.detach(owner);
+    expect(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })).not.toContain(`berth:${owner}`);
+    expect(existsSync(a.netnsPath)).toBe(false);
+    expect(existsSync(`/sys/class/net/${a.hostInterface}`)).toBe(false);
+    expect(await readdir(join(tmp, 'net', 'addresses'))).not.toContain(a.ipv4Address);
+    expect(await net.attachment(owner)).toBeUndefined();
+    await again.detach(owner); // twice is fine
+    // The freed address is the first one handed out again.
+    expect((await net.attach(`next-${tag}`)).ipv4Address).toBe(a.ipv4Address);
+  });
+});
