@@ -163,11 +163,23 @@ export async function verifySigV4(req: SignedRequest, options: VerifyOptions): P
  * the terminator, keyed from the secret. Exported for tests and for signing our own requests.
  */
 export function signatureFor(secret: string, date: string, region: string, service: string, stringToSign: string): string {
-  const kDate = hmac(`AWS4${secret}`, date);
-  const kRegion = hmac(kDate, region);
-  const kService = hmac(kRegion, service);
-  const kSigning = hmac(kService, 'aws4_request');
-  return createHmac('sha256', kSigning).update(stringToSign, 'utf8').digest('hex');
+  return createHmac('sha256', signingKey(secret, date, region, service)).update(stringToSign, 'utf8').digest('hex');
+}
+
+// A signing key depends only on (secret, day, region, service): deriving it costs four HMACs, so
+// every request of a day after the first reuses it. Bounded: cleared whole when full.
+const signingKeys = new Map<string, Buffer>();
+const MAX_SIGNING_KEYS = 1024;
+
+function signingKey(secret: string, date: string, region: string, service: string): Buffer {
+  const id = `${secret}\n${date}\n${region}\n${service}`;
+  let key = signingKeys.get(id);
+  if (key === undefined) {
+    key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date), region), service), 'aws4_request');
+    if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.clear();
+    signingKeys.set(id, key);
+  }
+  return key;
 }
 
 /** Formats a time as SigV4 wants it: ISO 8601 basic, UTC, whole seconds (20260101T000000Z). */
