@@ -14,7 +14,7 @@ import { taskOperations } from './tasks.js';
 
 type Obj = Record<string, unknown>;
 // The operations return plain JSON; tests read it loosely.
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = any;  
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
