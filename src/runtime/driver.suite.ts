@@ -225,6 +225,17 @@ export function driverSuite(name: string, makeDriver: (stateDir: string) => Driv
         expect(out).toMatch(/^NoNewPrivs:\s*1$/m);
       });
 
+      it("filters system calls as Docker's default profile does, letting the matching capability through", async () => {
+        const status = await output(sh('cat /proc/self/status'));
+        expect(status).toMatch(/^Seccomp:\s*2$/m);
+        // A user namespace needs no capability from the kernel; the filter refuses it without CAP_SYS_ADMIN.
+        const refused = await runToExit(await spec(sh('unshare -U true')));
+        expect(refused.exitCode).not.toBe(0);
+        expect(refused.stderr).toMatch(/operation not permitted/i);
+        expect(await output({ ...sh('unshare -U true && echo ok'), linuxParameters: { capabilities: { add: ['SYS_ADMIN'] } } })).toBe('ok\n');
+        expect(await output({ ...sh('cat /proc/self/status'), privileged: true })).toMatch(/^Seccomp:\s*0$/m);
+      });
+
       it('adds and drops capabilities as asked', async () => {
         const out = await output({ ...sh('cat /proc/self/status'), linuxParameters: { capabilities: { add: ['NET_ADMIN'], drop: ['CHOWN'] } } });
         const eff = capEff(out);

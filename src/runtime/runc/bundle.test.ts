@@ -10,6 +10,7 @@ import {
   ALL_CAPABILITIES, type BundleContext, capabilities, DEFAULT_CAPABILITIES, INIT_PATH, MASKED_PATHS, ociSpec, type OciSpec,
   READONLY_PATHS,
 } from './bundle.js';
+import { seccompProfile } from './seccomp.js';
 
 const MIB = 1024 * 1024;
 const HOST_CAPS = ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE'); // as on the test host
@@ -23,6 +24,7 @@ function ctx(spec: ContainerSpec, over: Partial<BundleContext> = {}): BundleCont
     etcFiles: { hosts: '/state/web-1/hosts', hostname: '/state/web-1/hostname', resolvConf: '/state/web-1/resolv.conf' },
     hostCapabilities: HOST_CAPS,
     initBinary: '/usr/bin/tini-static',
+    arch: 'x64',
     ...over,
   };
 }
@@ -87,7 +89,8 @@ describe('ociSpec defaults', () => {
     ]);
   });
 
-  it("masks Docker's paths, denies devices (runc adds its default allow-list) and sets no limits", () => {
+  it("masks Docker's paths, filters syscalls, denies devices (runc adds its default allow-list) and sets no limits", () => {
+    expect(o.linux.seccomp).toEqual(seccompProfile(o.process.capabilities.effective, 'x64'));
     expect(o.linux.maskedPaths).toEqual([...MASKED_PATHS]);
     expect(o.linux.readonlyPaths).toEqual([...READONLY_PATHS]);
     expect(o.linux.cgroupsPath).toBe('/berth/web-1');
@@ -105,6 +108,7 @@ describe('ociSpec fields', () => {
     expect(o.linux.resources.devices).toEqual([{ allow: true, access: 'rwm' }]);
     expect(o.linux.maskedPaths).toBeUndefined();
     expect(o.linux.readonlyPaths).toBeUndefined();
+    expect(o.linux.seccomp).toBeUndefined();
     expect(mount(o, '/sys')[0]!.options).toContain('rw');
     expect(mount(o, '/sys/fs/cgroup')[0]!.options).toContain('rw');
   });

@@ -5,6 +5,7 @@
 import type { ContainerSpec } from '../driver.js';
 import { invalidSpec } from '../errors.js';
 import type { ResolvedProcess } from '../process.js';
+import { type OciSeccomp, seccompProfile } from './seccomp.js';
 
 /** Every capability Linux defines up to 6.x (CAP_CHECKPOINT_RESTORE is 40), in number order. */
 export const ALL_CAPABILITIES = [
@@ -95,6 +96,7 @@ export interface OciSpec {
     sysctl?: Record<string, string>;
     maskedPaths?: string[];
     readonlyPaths?: string[];
+    seccomp?: OciSeccomp;
   };
 }
 
@@ -109,6 +111,8 @@ export interface BundleContext {
   readonly hostCapabilities: readonly string[];
   /** A static init on the host (tini) for initProcessEnabled; absent when the host has none. */
   readonly initBinary?: string;
+  /** The host's architecture as Node names it (process.arch): the seccomp filter covers its ABIs. */
+  readonly arch: string;
 }
 
 /**
@@ -154,7 +158,9 @@ export function ociSpec(spec: ContainerSpec, ctx: BundleContext): OciSpec {
       namespaces: namespaces(spec, ctx.process.hostname !== undefined),
       cgroupsPath: ctx.cgroupsPath,
       resources: resources(spec),
-      ...(privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
+      ...(privileged
+        ? {}
+        : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS], seccomp: seccompProfile(caps, ctx.arch) }),
     },
   };
   const rlimits = ulimits(spec);

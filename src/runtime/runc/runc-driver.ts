@@ -149,16 +149,17 @@ export class RuncDriver implements Driver {
       throw invalidSpec('network.path', `"${spec.network.path}" does not exist`);
     }
     const [passwd, group] = await Promise.all([readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group')]);
-    const process = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
+    const proc = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
     const facts = await this.hostFacts();
     const dir = this.dir(spec.id);
-    const files = etcFiles(spec, process.hostname, facts);
+    const files = etcFiles(spec, proc.hostname, facts);
     const cgroupsPath = `${this.cgroupParent}/${spec.id}`;
     const config = ociSpec(spec, {
-      process,
+      process: proc,
       cgroupsPath,
       etcFiles: { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') },
       hostCapabilities: facts.capabilities,
+      arch: process.arch,
       ...(this.initBinary === undefined ? {} : { initBinary: this.initBinary }),
     });
     const meta: Meta = {
