@@ -9,7 +9,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImageError, ImageStore, type PullProgress } from './index.js';
+import { ImageError, ImageStore, MediaType, type PullProgress } from './index.js';
 import { hostPlatform } from './platform.js';
 import { taggedDescriptor, writeImage, writeIndex } from './testing/oci.js';
 import { buildBusybox, push, startRegistry, type RegistryProcess } from './testing/registry.js';
@@ -50,6 +50,8 @@ beforeAll(async () => {
   await push(layout, 'v1', `${registry.host}/library/busybox:latest`);
   await push(layout, 'small', `${registry.host}/small:1`);
   await push(layout, 'multi', `${registry.host}/multi:1`, { all: true });
+  await push(layout, 'v1', `${registry.host}/busybox:docker`, { docker: true });
+  await push(layout, 'multi', `${registry.host}/multi:docker`, { all: true, docker: true });
 }, 120_000);
 
 afterAll(async () => {
@@ -122,6 +124,21 @@ describe('pull from docker-registry', () => {
     expect(err).toBeInstanceOf(ImageError);
     expect((err as ImageError).code).toBe('NoMatchingPlatform');
     expect((err as ImageError).message).toMatch(new RegExp(`no manifest for linux/s390x in the index \\(it offers linux/${other}.*, linux/${arch}`));
+  });
+
+  it('reads Docker v2 schema 2 manifests and manifest lists as well as OCI ones', async () => {
+    const images = await openStore('docker-types');
+    const image = await images.pull(`${registry.host}/busybox:docker`);
+    expect(image.mediaType).toBe(MediaType.dockerManifest);
+    expect(image.config.mediaType).toBe(MediaType.dockerConfig);
+    expect(image.layers.map((l) => l.mediaType)).toEqual(image.layers.map(() => MediaType.dockerLayerGzip));
+    const rootfs = await images.snapshots.prepare('docker-types', image);
+    expect(await fs.readFile(join(rootfs, 'www/index.html'), 'utf8')).toBe('hello from busybox\n');
+
+    const listed = await images.pull(`${registry.host}/multi:docker`);
+    const list = JSON.parse((await images.content.readBlob(listed.indexDigest!)).toString()) as { mediaType: string };
+    expect(list.mediaType).toBe(MediaType.dockerManifestList);
+    expect(listed.platform.architecture).toBe(hostPlatform().architecture);
   });
 
   it('refuses a single-platform image built for another architecture', async () => {

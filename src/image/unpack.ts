@@ -103,7 +103,8 @@ class TarHasher extends Transform {
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, (err, _stdout, stderr) => {
-      if (err) reject(new ImageError('Unsupported', `${cmd} ${args.join(' ')} failed: ${stderr.trim() || err.message}`, { cause: err }));
+      // Whiteouts need root, coreutils' mknod and attr's setfattr; say which failed and how.
+      if (err) reject(new ImageError('Unsupported', `writing a whiteout: ${cmd} ${args.join(' ')} failed: ${stderr.trim() || err.message}`, { cause: err }));
       else resolve();
     });
   });

@@ -49,10 +49,22 @@ async function waitReady(host: string, child: ChildProcess, log: () => Promise<s
   throw new Error(`docker-registry on ${host} never answered: ${await log()}`);
 }
 
-/** Starts docker-registry with its storage and config in `dir`. */
+/**
+ * Starts docker-registry with its storage and config in `dir`. The free port is picked before the
+ * registry binds it, so another process may take it first: then it tries again with another.
+ */
 export async function startRegistry(dir: string, auth?: RegistryAuth): Promise<RegistryProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(dir, auth, await freePort());
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnce(dir: string, auth: RegistryAuth | undefined, port: number): Promise<RegistryProcess> {
   await fs.mkdir(join(dir, 'data'), { recursive: true });
-  const port = await freePort();
   const host = `127.0.0.1:${port}`;
   let authYaml = '';
   if (auth?.kind === 'htpasswd') {
@@ -92,10 +104,11 @@ export async function startRegistry(dir: string, auth?: RegistryAuth): Promise<R
   return { host, pid, stop, [Symbol.asyncDispose]: stop };
 }
 
-/** Pushes `oci:layout:tag` to `docker://dest` with skopeo (`all` copies every platform of an index). */
-export async function push(layout: string, tag: string, dest: string, options: { creds?: string; all?: boolean } = {}): Promise<void> {
+/** Pushes `oci:layout:tag` to `docker://dest` with skopeo (`all` copies every platform of an index; `docker` converts to Docker v2 schema 2). */
+export async function push(layout: string, tag: string, dest: string, options: { creds?: string; all?: boolean; docker?: boolean } = {}): Promise<void> {
   const args = ['copy', '--insecure-policy', '--dest-tls-verify=false', '--quiet'];
   if (options.creds) args.push('--dest-creds', options.creds);
+  if (options.docker) args.push('--format', 'v2s2'); // Docker media types instead of OCI's
   if (options.all) args.push('--all');
   args.push(`oci:${layout}:${tag}`, `docker://${dest}`);
   await exec('skopeo', args);
