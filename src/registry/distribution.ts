@@ -15,10 +15,11 @@ import type { Logger } from '../edge/logger.js';
 import type { RegistryAction, RegistryAuthorizer, RegistryCaller, TokenValidator } from './auth.js';
 import { parseBasicAuthorization } from './auth.js';
 import type { BlobStore } from './blob-store.js';
-import { clip, digestOf, looksLikeDigest, parseDigest } from './digest.js';
+import { clip, looksLikeDigest, parseDigest } from './digest.js';
 import type { Digest } from './digest.js';
 import { ClientAbortedError, RegistryError } from './errors.js';
-import { MAX_MANIFEST_BYTES, MEDIA_TYPE, isIndexMediaType, parseManifest, referrerArtifactType } from './manifest.js';
+import { MAX_MANIFEST_BYTES, MEDIA_TYPE, isIndexMediaType, parseManifest } from './manifest.js';
+import { pushManifest } from './push.js';
 import type { Descriptor } from './manifest.js';
 import type { ManifestRecord, RegistryMetadata, RepositoryRecord } from './metadata.js';
 import { checkRepositoryName, checkTag, isRepositoryName } from './names.js';
@@ -416,76 +417,17 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
     const length = declaredLength(call.req);
     if (length !== undefined && length > MAX_MANIFEST_BYTES) throw tooLarge(MAX_MANIFEST_BYTES);
     const bytes = await readBody(call.req, MAX_MANIFEST_BYTES);
-    const parsed = parseManifest(bytes, call.req.headers['content-type']);
-    const digest = digestOf(bytes, byDigest?.algorithm ?? 'sha256');
-    if (byDigest !== undefined && digest.hex !== byDigest.hex) {
-      throw new RegistryError('DIGEST_INVALID', `the manifest's digest is ${digest.text}, not ${byDigest.text}`, { detail: { digest: byDigest.text } });
-    }
-    await checkReferences(name, parsed.blobs, parsed.manifests);
-    await blobs.writeBytes(digest, bytes);
-    const record: ManifestRecord = {
-      digest: digest.text,
-      mediaType: parsed.mediaType,
-      size: bytes.byteLength,
-      pushedAt: deps.now().toISOString(),
-      blobs: parsed.blobs.map((b) => b.digest),
-      manifests: parsed.manifests.map((m) => m.digest),
-      imageSize: (parsed.config?.size ?? 0) + parsed.layers.reduce((sum, l) => sum + l.size, 0),
-      ...(parsed.config !== undefined && { configMediaType: parsed.config.mediaType }),
-      ...(parsed.artifactType !== undefined && { artifactType: parsed.artifactType }),
-      ...(parsed.subject !== undefined && { subject: parsed.subject.digest }),
-      ...(parsed.annotations !== undefined && { annotations: parsed.annotations }),
-    };
-    const artifactType = referrerArtifactType(parsed);
-    const referrer: Descriptor | undefined =
-      parsed.subject === undefined
-        ? undefined
-        : {
-            mediaType: parsed.mediaType,
-            digest: digest.text,
-            size: bytes.byteLength,
-            ...(artifactType !== undefined && { artifactType }),
-            ...(parsed.annotations !== undefined && { annotations: parsed.annotations }),
-          };
-    await meta.putManifest({
+    const contentType = call.req.headers['content-type'];
+    const pushed = await pushManifest(deps, {
       name,
-      record,
-      now: deps.now(),
-      ...(byDigest === undefined && { tag: reference }),
-      ...(referrer !== undefined && { referrer }),
+      bytes,
+      ...(contentType !== undefined && { contentType }),
+      ...(byDigest === undefined ? { tag: reference } : { digest: byDigest }),
       ...(create !== undefined && { createRepository: create }),
     });
-    const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${digest.text}`, 'Docker-Content-Digest': digest.text };
-    if (parsed.subject !== undefined) headers['OCI-Subject'] = parsed.subject.digest;
+    const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${pushed.digest.text}`, 'Docker-Content-Digest': pushed.digest.text };
+    if (pushed.parsed.subject !== undefined) headers['OCI-Subject'] = pushed.parsed.subject.digest;
     return send(call, 201, headers);
-  }
-
-  /**
-   * Every blob a manifest needs must be in the repository (linked, and on disk: claimed against GC
-   * by a touch), with the size its descriptor says; every child of an index must be a manifest of
-   * the repository. All unknown ones are reported at once, one error each.
-   */
-  async function checkReferences(name: string, needed: readonly Descriptor[], children: readonly Descriptor[]): Promise<void> {
-    const unknown: Descriptor[] = [];
-    for (const blob of needed) {
-      const link = await meta.getBlobLink(name, blob.digest);
-      if (link === undefined || !(await blobs.touch(parseDigest(blob.digest)))) {
-        unknown.push(blob);
-      } else if (link.size !== blob.size) {
-        throw new RegistryError('MANIFEST_INVALID', `the descriptor of ${blob.digest} says ${blob.size} bytes; the blob has ${link.size}`, { detail: { digest: blob.digest } });
-      }
-    }
-    for (const child of children) {
-      const record = await meta.getManifest(name, child.digest);
-      if (record === undefined) unknown.push(child);
-      else if (record.size !== child.size) {
-        throw new RegistryError('MANIFEST_INVALID', `the descriptor of ${child.digest} says ${child.size} bytes; the manifest has ${record.size}`, { detail: { digest: child.digest } });
-      }
-    }
-    const [first, ...rest] = unknown.map(
-      (d) => new RegistryError('MANIFEST_BLOB_UNKNOWN', `${d.digest} is not in repository '${name}': push it first`, { detail: { digest: d.digest } }),
-    );
-    if (first !== undefined) throw new RegistryError(first.code, first.message, { detail: first.detail, also: rest });
   }
 
   async function deleteManifest(call: Call, name: string, reference: string): Promise<void> {

@@ -9,7 +9,19 @@ import { RegistryError } from './errors.js';
 import { registryKeys as keys, lastPart, splitRepositoryKey } from './keys.js';
 import type { Descriptor, ManifestMediaType } from './manifest.js';
 
-export type ImageTagMutability = 'MUTABLE' | 'IMMUTABLE';
+export type ImageTagMutability = 'MUTABLE' | 'IMMUTABLE' | 'IMMUTABLE_WITH_EXCLUSION' | 'MUTABLE_WITH_EXCLUSION';
+
+/** ECR's exclusions from the mutability setting: tags matching a wildcard (`*`) pattern. */
+export interface TagMutabilityExclusion {
+  readonly filterType: 'WILDCARD';
+  readonly filter: string;
+}
+
+/** A repository's resource tag (ECR's TagResource), not an image tag. */
+export interface ResourceTag {
+  readonly Key: string;
+  readonly Value: string;
+}
 
 export interface RepositoryRecord {
   readonly name: string;
@@ -17,7 +29,12 @@ export interface RepositoryRecord {
   readonly createdAt: string;
   /** ECR's setting: IMMUTABLE refuses to move an existing tag to another manifest. */
   readonly imageTagMutability: ImageTagMutability;
+  /** With the *_WITH_EXCLUSION settings: the tags that behave the other way. */
+  readonly imageTagMutabilityExclusionFilters?: readonly TagMutabilityExclusion[];
   readonly scanOnPush: boolean;
+  /** ECR's encryptionConfiguration.encryptionType (only AES256 is accepted). */
+  readonly encryptionType?: 'AES256';
+  readonly resourceTags?: readonly ResourceTag[];
   /** 'push' when a push created it (create-on-push), 'api' when CreateRepository did. */
   readonly createdBy: 'push' | 'api';
 }
@@ -37,7 +54,7 @@ export interface ManifestRecord {
   readonly blobs: readonly string[];
   /** Child manifests (indexes). */
   readonly manifests: readonly string[];
-  /** Config plus layers, in bytes (ECR's imageSizeInBytes). */
+  /** The layers' sizes summed, as ECR's imageSizeInBytes counts them (0 for an index). */
   readonly imageSize: number;
   readonly annotations?: Readonly<Record<string, string>>;
 }
@@ -173,9 +190,8 @@ export class RegistryMetadata {
 
   /**
    * Stores a manifest in a repository, points `tag` at it, and indexes it as a referrer of its
-   * subject, atomically. A re-push of stored bytes keeps the first push time. An IMMUTABLE
-   * repository refuses (TAG_INVALID, ECR's wording) to move an existing tag to another digest.
-   * Returns the record as stored.
+   * subject, atomically. A re-push of stored bytes keeps the first push time. A tag the
+   * repository holds immutable is not moved to another digest (ImmutableTagError).
    */
   async putManifest(args: {
     name: string;
@@ -184,7 +200,7 @@ export class RegistryMetadata {
     referrer?: Descriptor;
     now: Date;
     createRepository?: RepositoryRecord;
-  }): Promise<ManifestRecord> {
+  }): Promise<{ record: ManifestRecord; created: boolean; tagMoved: boolean }> {
     const { name, tag, now } = args;
     const repoKey = keys.repository(name);
     const manifestKey = keys.manifest(name, args.record.digest);
@@ -197,13 +213,9 @@ export class RegistryMetadata {
       if (repo === undefined && args.createRepository === undefined) {
         throw new RegistryError('NAME_UNKNOWN', `repository '${name}' does not exist`, { detail: { name } });
       }
-      const mutability = repo?.value.imageTagMutability ?? args.createRepository?.imageTagMutability ?? 'MUTABLE';
-      if (tag !== undefined && current !== undefined && current.value.digest !== args.record.digest && mutability === 'IMMUTABLE') {
-        throw new RegistryError(
-          'TAG_INVALID',
-          `The image tag '${tag}' already exists in the '${name}' repository and cannot be overwritten because the repository is immutable.`,
-          { detail: { tag } },
-        );
+      const repository = repo?.value ?? args.createRepository!;
+      if (tag !== undefined && current !== undefined && current.value.digest !== args.record.digest && isTagImmutable(repository, tag)) {
+        throw new ImmutableTagError(name, tag);
       }
       const record: ManifestRecord = existing === undefined ? args.record : { ...args.record, pushedAt: existing.value.pushedAt };
       const compares: Compare[] = [
@@ -223,7 +235,7 @@ export class RegistryMetadata {
         ops.push({ type: 'put', key: keys.referrer(name, record.subject, record.digest), value: JSON.stringify(args.referrer) });
       }
       const res = await this.store.txn(compares, ops);
-      if (res.succeeded) return record;
+      if (res.succeeded) return { record, created: existing === undefined, tagMoved: tag !== undefined && current?.value.digest !== record.digest };
     }
     throw tooContended(manifestKey);
   }
@@ -354,6 +366,36 @@ export class RegistryMetadata {
     if (n <= 0) return { items: [], more: false };
     const res = await this.store.range(prefix, { limit: n, ...(last !== undefined && { startAfter: prefix + last }) });
     return { items: res.kvs.map((kv) => nameOf(kv.key)), more: res.more };
+  }
+}
+
+/**
+ * Whether `tag` may not be moved to another manifest in `repository`: IMMUTABLE (except tags its
+ * exclusion filters match, with IMMUTABLE_WITH_EXCLUSION), or MUTABLE_WITH_EXCLUSION and matched.
+ */
+export function isTagImmutable(repository: Pick<RepositoryRecord, 'imageTagMutability' | 'imageTagMutabilityExclusionFilters'>, tag: string): boolean {
+  const excluded = (repository.imageTagMutabilityExclusionFilters ?? []).some((f) => wildcard(f.filter).test(tag));
+  switch (repository.imageTagMutability) {
+    case 'MUTABLE':
+      return false;
+    case 'IMMUTABLE':
+      return true;
+    case 'IMMUTABLE_WITH_EXCLUSION':
+      return !excluded;
+    case 'MUTABLE_WITH_EXCLUSION':
+      return excluded;
+  }
+}
+
+const wildcard = (pattern: string) => new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+
+/** An immutable tag would move: OCI's TAG_INVALID with ECR's wording (ECR's API: ImageTagAlreadyExistsException). */
+export class ImmutableTagError extends RegistryError {
+  constructor(
+    readonly repository: string,
+    readonly tag: string,
+  ) {
+    super('TAG_INVALID', `The image tag '${tag}' already exists in the '${repository}' repository and cannot be overwritten because the repository is immutable.`, { detail: { tag } });
   }
 }
 

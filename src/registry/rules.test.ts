@@ -7,6 +7,7 @@ import { digestOf, parseDigest } from './digest.js';
 import { RegistryError } from './errors.js';
 import { parseRangeHeader } from './distribution.js';
 import { MEDIA_TYPE, manifestTypeOf, parseManifest, referrerArtifactType } from './manifest.js';
+import { isTagImmutable } from './metadata.js';
 import { MAX_REPOSITORY_NAME_LENGTH, checkRepositoryName, checkTag, isRepositoryName, isTag } from './names.js';
 
 const D1 = `sha256:${'a'.repeat(64)}`;
@@ -156,5 +157,26 @@ describe('Range headers on blob GETs', () => {
     ['bytes=-', 100, undefined],
   ] as const)('%s of %i bytes', (header, size, expected) => {
     expect(parseRangeHeader(header, size)).toEqual(expected);
+  });
+});
+
+describe('tag mutability, with ECR exclusion filters', () => {
+  const filters = [{ filterType: 'WILDCARD' as const, filter: 'dev-*' }, { filterType: 'WILDCARD' as const, filter: 'latest' }];
+  it.each([
+    ['MUTABLE', 'v1', false],
+    ['IMMUTABLE', 'v1', true],
+    ['IMMUTABLE_WITH_EXCLUSION', 'v1', true],
+    ['IMMUTABLE_WITH_EXCLUSION', 'dev-42', false],
+    ['IMMUTABLE_WITH_EXCLUSION', 'latest', false],
+    ['IMMUTABLE_WITH_EXCLUSION', 'latest2', true],
+    ['MUTABLE_WITH_EXCLUSION', 'dev-1', true],
+    ['MUTABLE_WITH_EXCLUSION', 'v1', false],
+    ['MUTABLE_WITH_EXCLUSION', 'xdev-1', false],
+  ] as const)('%s: %s immutable = %s', (imageTagMutability, tag, expected) => {
+    expect(isTagImmutable({ imageTagMutability, imageTagMutabilityExclusionFilters: filters }, tag)).toBe(expected);
+  });
+  it('treats filter text other than * literally', () => {
+    expect(isTagImmutable({ imageTagMutability: 'MUTABLE_WITH_EXCLUSION', imageTagMutabilityExclusionFilters: [{ filterType: 'WILDCARD', filter: 'v1.*' }] }, 'v1x2')).toBe(false);
+    expect(isTagImmutable({ imageTagMutability: 'MUTABLE_WITH_EXCLUSION', imageTagMutabilityExclusionFilters: [{ filterType: 'WILDCARD', filter: 'v1.*' }] }, 'v1.2')).toBe(true);
   });
 });
