@@ -49,6 +49,25 @@ export const ERROR_STATUS = {
   TaskSetNotFoundException: 400,
   UnsupportedFeatureException: 400,
   UpdateInProgressException: 400,
+  // ECR (botocore ecr 2015-09-21).
+  EmptyUploadException: 400,
+  ImageAlreadyExistsException: 400,
+  ImageDigestDoesNotMatchException: 400,
+  ImageNotFoundException: 400,
+  ImageTagAlreadyExistsException: 400,
+  InvalidLayerException: 400,
+  InvalidLayerPartException: 400,
+  InvalidTagParameterException: 400,
+  LayerAlreadyExistsException: 400,
+  LayerInaccessibleException: 400,
+  LayerPartTooSmallException: 400,
+  LayersNotFoundException: 400,
+  ReferencedImagesNotFoundException: 400,
+  RepositoryAlreadyExistsException: 400,
+  RepositoryNotEmptyException: 400,
+  RepositoryNotFoundException: 400,
+  TooManyTagsException: 400,
+  UploadNotFoundException: 400,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
