@@ -212,6 +212,7 @@ export function driverSuite(name: string, makeDriver: (stateDir: string) => Driv
         await driver.create(s);
         await expectCode(driver.kill(s.id, 'SIGTERM'), 'Conflict');
         await expectCode(driver.stats(s.id), 'Conflict');
+        await expectCode(driver.stop(s.id, 100), 'Conflict');
         await driver.start(s.id);
         await driver.wait(s.id);
         await expectCode(driver.kill(s.id, 'SIGTERM'), 'Conflict');

@@ -51,9 +51,6 @@ interface Meta {
 interface HostFacts {
   readonly capabilities: string[];
   readonly cgroups: CgroupLayout;
-  readonly hosts: string;
-  readonly resolvConf: string;
-  readonly hostname: string;
 }
 
 const MONITOR_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -125,9 +122,6 @@ export class RuncDriver implements Driver {
       return {
         capabilities: capabilitiesFromMask(bnd),
         cgroups: await detectCgroupLayout(),
-        hosts: (await readOptional('/etc/hosts')) ?? '127.0.0.1\tlocalhost\n',
-        resolvConf: (await readOptional('/etc/resolv.conf')) ?? '',
-        hostname: osHostname(),
       };
     })();
     return this.facts;
@@ -152,7 +146,12 @@ export class RuncDriver implements Driver {
     const proc = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
     const facts = await this.hostFacts();
     const dir = this.dir(spec.id);
-    const files = etcFiles(spec, proc.hostname, facts);
+    // Read at each create: DHCP or an operator may change them while the agent runs.
+    const files = etcFiles(spec, proc.hostname, {
+      hosts: (await readOptional('/etc/hosts')) ?? '127.0.0.1\tlocalhost\n',
+      resolvConf: (await readOptional('/etc/resolv.conf')) ?? '',
+      hostname: osHostname(),
+    });
     const cgroupsPath = `${this.cgroupParent}/${spec.id}`;
     const config = ociSpec(spec, {
       process: proc,
@@ -216,18 +215,25 @@ export class RuncDriver implements Driver {
         stdio: 'ignore',
         env: { PATH: MONITOR_PATH },
       });
-      const spawned = new Promise<void>((resolve, reject) => {
+      await new Promise<void>((resolve, reject) => {
         monitor.once('spawn', resolve);
         monitor.once('error', reject);
       });
-      await spawned;
       monitor.unref();
       await claim.writeFile(String(monitor.pid));
-    } finally {
       await claim.close();
+    } catch (err) {
+      // Nothing runs: give the claim back so the container can be started (or deleted) again.
+      await claim.close().catch(() => undefined);
+      await rm(join(dir, 'shim.pid'), { force: true });
+      throw new RuntimeError('RuntimeFailed', `container ${id}: could not start its monitor: ${String(err)}`, { cause: err });
     }
 
-    const started = await this.until(id, (s) => (s.status === 'created' ? undefined : s), { timeoutMs: this.startTimeoutMs });
+    const started = await this.until(id, (s) => (s.status === 'created' ? undefined : s), {
+      timeoutMs: this.startTimeoutMs,
+      // Until runc writes one of these files nothing can have changed: skip the full state read.
+      quickCheck: () => existsSync(join(dir, 'init.pid')) || existsSync(join(dir, 'exit')),
+    });
     if (started === undefined) {
       throw new RuntimeError('RuntimeFailed', `container ${id}: runc did not start it within ${this.startTimeoutMs} ms`);
     }
@@ -389,10 +395,14 @@ export class RuncDriver implements Driver {
   }
 
   /**
-   * Re-reads the state until `pick` returns something: woken by changes to the container's
-   * directory, and at least every 500 ms (a monitor that dies leaves no file behind).
+   * Re-reads the state until `pick` returns something (undefined on timeout or abort): woken by
+   * changes to the container's directory, and at least every 500 ms (a monitor that dies leaves no
+   * file behind).
    */
-  private async until<T>(id: string, pick: (s: ContainerState) => T | undefined, options: { signal?: AbortSignal; timeoutMs?: number }): Promise<T | undefined> {
+  private async until<T>(
+    id: string, pick: (s: ContainerState) => T | undefined,
+    options: { signal?: AbortSignal; timeoutMs?: number; quickCheck?: () => boolean },
+  ): Promise<T | undefined> {
     const first = pick(await this.state(id)); // NotFound before any watching
     if (first !== undefined) return first;
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
@@ -421,7 +431,11 @@ export class RuncDriver implements Driver {
           });
           wake = undefined;
         }
+        const byEvent = changed;
         changed = false;
+        // Events can skip the full read when a quick check says nothing relevant changed; the
+        // periodic wake always reads it (a monitor that dies writes nothing).
+        if (byEvent && options.quickCheck && !options.quickCheck()) continue;
         const found = pick(await this.state(id));
         if (found !== undefined) return found;
       }

@@ -149,6 +149,17 @@ describe('RuncDriver', () => {
     expect(exit.error).toMatch(/monitor ended without recording an exit code/);
   });
 
+  it('reports a runc that cannot run as StartFailed, naming its status, and lets the container be deleted', async () => {
+    const broken = new RuncDriver({ stateDir, cgroupParent, runc: join(tmp, 'no-runc-here') });
+    const spec = await gated('norunc', 0);
+    await broken.create(spec);
+    await expect(broken.start(spec.id)).rejects.toThrow(/StartFailed|status 127/);
+    const state = await broken.state(spec.id);
+    expect([state.status, state.exitCode, state.error]).toEqual(['stopped', undefined, 'runc exited with status 127 before the process ran']);
+    await broken.delete(spec.id);
+    expect(await broken.list()).toEqual([]);
+  });
+
   it('refuses bind sources and a rootfs that do not exist, leaving nothing behind', async () => {
     const spec = await gated('missing', 0);
     await expect(driver.create({ ...spec, mounts: [{ sourcePath: join(tmp, 'nope'), containerPath: '/x' }] })).rejects.toThrow(/mounts\[0\]\.sourcePath/);
