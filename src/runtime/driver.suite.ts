@@ -429,6 +429,37 @@ export function driverSuite(name: string, makeDriver: (stateDir: string) => Driv
       });
     });
 
+    describe('exec', () => {
+      it('runs a command inside a running container as its process runs, giving status and output', async () => {
+        const s = await spec({ ...sh('echo ready; sleep 1000 & wait'), user: '1000', environment: [{ name: 'X', value: 'from-spec' }], hostname: 'exechost' });
+        await startUntil(s);
+        expect(await driver.exec(s.id, ['/bin/sh', '-c', 'echo "$(id -u) $X $(hostname)"; echo to-stderr >&2; exit 3'])).toEqual({
+          exitCode: 3, output: '1000 from-spec exechost\nto-stderr\n', timedOut: false,
+        });
+        const long = await driver.exec(s.id, ['/bin/sh', '-c', 'yes | head -c 10000'], { maxOutputBytes: 100 });
+        expect([long.exitCode, long.output]).toEqual([0, 'y\n'.repeat(50)]);
+        const missing = await driver.exec(s.id, ['/no/such/command']);
+        expect(missing.exitCode).not.toBe(0);
+        expect(missing.output).toMatch(/no such file|not found/i);
+      });
+
+      it('kills a command that runs past its timeout', async () => {
+        const s = await spec(sh('echo ready; sleep 1000 & wait'));
+        await startUntil(s);
+        const r = await driver.exec(s.id, ['/bin/sh', '-c', 'echo started; exec sleep 999'], { timeoutMs: 300 });
+        expect(r).toMatchObject({ timedOut: true, output: 'started\n' });
+        expect(r.exitCode).toBe(137);
+        expect((await driver.exec(s.id, ['/bin/sh', '-c', 'ps -o args | grep -c "^sleep 999" || true'])).output).toBe('0\n');
+        expect((await driver.state(s.id)).status).toBe('running');
+      });
+
+      it('refuses to exec in a container that is not running', async () => {
+        const s = await spec(sh('true'));
+        await driver.create(s);
+        await expectCode(driver.exec(s.id, ['true']), 'Conflict');
+      });
+    });
+
     describe('stats and delete', () => {
       it('reads cpu, memory and pids usage of a running container', async () => {
         const s = await spec({ ...sh('i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo ready; sleep 1000 & wait'), memory: 64 });

@@ -144,6 +144,23 @@ export interface ContainerStats {
   readonly pids: number;
 }
 
+/** What exec() gives back: ECS health checks read exitCode (0 is healthy) and keep the output. */
+export interface ExecResult {
+  /** The command's status (128+N for signal N); non-zero too when it could not be run (output says why). */
+  readonly exitCode: number;
+  /** stdout and stderr together as the command wrote them, cut at maxOutputBytes. */
+  readonly output: string;
+  /** True when the command ran past timeoutMs and was killed. */
+  readonly timedOut: boolean;
+}
+
+export interface ExecOptions {
+  /** Kill the command (SIGKILL) after this long; absent: wait as long as it runs. */
+  readonly timeoutMs?: number;
+  /** Output kept (default 4096 bytes, as Docker keeps of a health check). */
+  readonly maxOutputBytes?: number;
+}
+
 /**
  * Files holding the container's output, appended as it writes: the bytes of each stream as the
  * process wrote them, nothing added. They outlive the process and go with delete().
@@ -182,6 +199,11 @@ export interface Driver {
   state(id: string): Promise<ContainerState>;
   /** Every container this driver's state holds, in any status. */
   list(): Promise<ContainerState[]>;
+  /**
+   * Runs a command inside a running container (Conflict otherwise) as its own process is run: same
+   * user, environment, working directory, capabilities and filters. What CMD health checks use.
+   */
+  exec(id: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Current usage; Conflict unless running. */
   stats(id: string): Promise<ContainerStats>;
   logPaths(id: string): Promise<LogPaths>;

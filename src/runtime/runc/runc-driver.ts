@@ -6,12 +6,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, watch } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname as osHostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { constants, hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   CONTAINER_ID_PATTERN, type ContainerSpec, type ContainerState, type ContainerStats, type Driver, type ExitStatus,
-  type LogPaths,
+  type ExecOptions, type ExecResult, type LogPaths,
 } from '../driver.js';
 import { invalidSpec, isRuntimeError, RuntimeError } from '../errors.js';
 import { resolveProcess, stopSignal } from '../process.js';
@@ -321,6 +322,48 @@ export class RuncDriver implements Driver {
       }
     }
     return states;
+  }
+
+  async exec(id: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const dir = this.dir(id);
+    if (args.length === 0 || args[0] === '') throw invalidSpec('args', 'exec needs a command');
+    const state = await this.state(id);
+    if (state.status !== 'running') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not running`);
+    const max = options.maxOutputBytes ?? 4096;
+    const pidFile = join(dir, `exec-${randomBytes(6).toString('hex')}.pid`);
+    const child = spawn(this.runc, ['--root', this.runcRoot, 'exec', '--pid-file', pidFile, id, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    const keep = (d: Buffer): void => {
+      if (kept < max) chunks.push(d.subarray(0, max - kept));
+      kept += d.length;
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let timedOut = false;
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      // Kill the command itself (runc exec cannot forward SIGKILL); runc exec then returns.
+      readOptional(pidFile)
+        .then((pid) => {
+          if (pid?.trim()) process.kill(Number(pid.trim()), 'SIGKILL');
+          else child.kill('SIGKILL');
+        })
+        .catch(() => child.kill('SIGKILL'));
+    }, options.timeoutMs);
+    try {
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('close', (c, s) => resolve([c, s]));
+      });
+      const exitCode = code ?? 128 + (signal ? constants.signals[signal] : 0);
+      return { exitCode, output: Buffer.concat(chunks).toString('utf8'), timedOut };
+    } finally {
+      clearTimeout(timer);
+      await rm(pidFile, { force: true });
+    }
   }
 
   async stats(id: string): Promise<ContainerStats> {
