@@ -7,7 +7,7 @@
  * busybox-static, and report what they see on their stdout, which the tests read from the logs.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -350,11 +350,13 @@ export function driverSuite(name: string, makeDriver: (stateDir: string) => Driv
         expect(existsSync(join(ro, 'new'))).toBe(false);
       });
 
-      it('gives network mode none only a loopback, and host the host interfaces', async () => {
+      it("gives network mode none a namespace of its own with only a loopback, and host the host's namespace", async () => {
+        const hostNs = await readlink('/proc/self/ns/net');
         const ifaces = (dev: string): string[] => dev.split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean).sort();
-        expect(ifaces(await output(sh('cat /proc/net/dev')))).toEqual(['lo']);
-        const host = ifaces(await readFile('/proc/net/dev', 'utf8'));
-        expect(ifaces(await output({ ...sh('cat /proc/net/dev'), network: { mode: 'host' } }))).toEqual(host);
+        const [noneNs, ...noneDev] = (await output(sh('readlink /proc/self/ns/net; cat /proc/net/dev'))).split('\n');
+        expect(noneNs).not.toBe(hostNs);
+        expect(ifaces(noneDev.join('\n'))).toEqual(['lo']);
+        expect(await output({ ...sh('readlink /proc/self/ns/net'), network: { mode: 'host' } })).toBe(`${hostNs}\n`);
       });
     });
 

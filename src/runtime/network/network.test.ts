@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { get } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +79,18 @@ async function within<T>(what: string, probe: () => Promise<T | undefined>, time
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** A port nobody listens on right now (the kernel's pick). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '0.0.0.0', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** GETs a URL once; undefined when nothing answers yet. */
@@ -153,23 +166,30 @@ describe('BridgeNetwork with runc', () => {
 
   it('publishes container ports on 127.0.0.1, static or from the range, and refuses a port taken', async () => {
     const a = await net.attach(`pub-${tag}`);
-    const bindings = await net.publish(`pub-${tag}`, [{ containerPort: 8080 }, { containerPort: 8080, hostPort: portBase + 15 }]);
+    let fixed = await freePort();
+    while (fixed >= portBase && fixed <= portBase + 19) fixed = await freePort(); // keep it out of the dynamic range
+    const bindings = await net.publish(`pub-${tag}`, [{ containerPort: 8080 }, { containerPort: 8080, hostPort: fixed }]);
+    const dynamic = bindings[0]!.hostPort;
+    expect(dynamic).toBeGreaterThanOrEqual(portBase);
+    expect(dynamic).toBeLessThanOrEqual(portBase + 19);
     expect(bindings).toEqual([
-      { containerPort: 8080, hostPort: portBase, protocol: 'tcp', bindIP: '0.0.0.0' },
-      { containerPort: 8080, hostPort: portBase + 15, protocol: 'tcp', bindIP: '0.0.0.0' },
+      { containerPort: 8080, hostPort: dynamic, protocol: 'tcp', bindIP: '0.0.0.0' },
+      { containerPort: 8080, hostPort: fixed, protocol: 'tcp', bindIP: '0.0.0.0' },
     ]);
     expect((await net.attachment(`pub-${tag}`))!.ports).toEqual(bindings);
     await httpd('pub', { path: a.netnsPath, ipv4Address: a.ipv4Address });
-    expect(await within('the dynamic port', () => fetchOnce(`http://127.0.0.1:${portBase}/`))).toBe('hello from busybox\n');
-    expect(await fetchOnce(`http://127.0.0.1:${portBase + 15}/`)).toBe('hello from busybox\n');
+    expect(await within('the dynamic port', () => fetchOnce(`http://127.0.0.1:${dynamic}/`))).toBe('hello from busybox\n');
+    expect(await fetchOnce(`http://127.0.0.1:${fixed}/`)).toBe('hello from busybox\n');
 
     const other = await net.attach(`other-${tag}`);
     expect(other.ipv4Address).not.toBe(a.ipv4Address);
-    const err = await net.publish(`other-${tag}`, [{ containerPort: 80 }, { containerPort: 80, hostPort: portBase + 15 }]).catch((e: unknown) => e);
+    const err = await net.publish(`other-${tag}`, [{ containerPort: 80 }, { containerPort: 80, hostPort: fixed }]).catch((e: unknown) => e);
     expect(isRuntimeError(err, 'Conflict')).toBe(true);
     // All or nothing: the dynamic port claimed before the conflict was given back.
     expect((await net.attachment(`other-${tag}`))!.ports).toEqual([]);
-    expect(await net.publish(`other-${tag}`, [{ containerPort: 80 }])).toEqual([{ containerPort: 80, hostPort: portBase + 1, protocol: 'tcp', bindIP: '0.0.0.0' }]);
+    const [next] = await net.publish(`other-${tag}`, [{ containerPort: 80 }]);
+    expect(next!.hostPort).not.toBe(dynamic);
+    expect(await readdir(join(tmp, 'net', 'host-ports'))).toEqual(expect.arrayContaining([`tcp-${dynamic}`, `tcp-${fixed}`, `tcp-${next!.hostPort}`]));
   });
 
   it("shares one namespace between a task's containers (awsvpc): same address, same localhost", async () => {
