@@ -283,10 +283,16 @@ export function driverSuite(name: string, makeDriver: (stateDir: string) => Driv
         expect(out).toBe(`${64 * MIB}\n${32 * MIB}\n`);
       });
 
-      it('OOM-kills a container that goes over its memory limit', async () => {
+      it('OOM-kills a container that goes over its memory limit, and says so', async () => {
         // dd fills a 64 MiB buffer, four times the limit; no swap is allowed beyond it.
         const r = await runToExit(await spec({ ...sh('dd if=/dev/zero of=/dev/null bs=64M count=1'), memory: 16, linuxParameters: { maxSwap: 0 } }));
         expect(r.exitCode).toBe(137);
+        expect(r.oomKilled).toBe(true);
+        const s = await spec({ ...sh('echo ready; sleep 1000 & wait'), memory: 16 });
+        await startUntil(s);
+        await driver.kill(s.id, 'SIGKILL');
+        // The same status from a plain SIGKILL is not an OOM kill.
+        expect(await driver.wait(s.id)).toMatchObject({ exitCode: 137, oomKilled: false });
       });
 
       it('turns cpu units into cpu shares, at least 2', async () => {

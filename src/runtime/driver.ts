@@ -120,6 +120,8 @@ export interface ContainerState {
   readonly finishedAt?: Date;
   /** Why a stopped container has no exit code: it failed to start, or its monitor died. */
   readonly error?: string;
+  /** For `stopped`: the kernel's OOM killer ended a process of it (ECS: OutOfMemoryError). */
+  readonly oomKilled?: boolean;
   /** The image's labels with dockerLabels over them. */
   readonly labels: Readonly<Record<string, string>>;
 }
@@ -129,6 +131,7 @@ export interface ExitStatus {
   readonly exitCode?: number;
   readonly finishedAt?: Date;
   readonly error?: string;
+  readonly oomKilled?: boolean;
 }
 
 /** Usage read from the container's cgroup; cumulative counters, so callers take differences. */

@@ -2,7 +2,7 @@
  * Finding cgroup hierarchies from mountinfo: split v1 (this host), co-mounted v1, and v2 only.
  */
 import { describe, expect, it } from 'vitest';
-import { cgroupDirs, controllerDir, parseCgroupLayout } from './cgroups.js';
+import { cgroupDirs, controllerDir, oomCounterFile, parseCgroupLayout } from './cgroups.js';
 
 const SPLIT_V1 = `25 30 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
 26 25 0:23 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -44,5 +44,10 @@ describe('parseCgroupLayout', () => {
   it('reads escaped mount points', () => {
     const l = parseCgroupLayout('1 2 0:1 / /mnt/cg\\040mem rw - cgroup cgroup rw,memory');
     expect(controllerDir(l, 'memory', '/a')).toBe('/mnt/cg mem/a');
+  });
+
+  it('finds the OOM kill counter of either version', () => {
+    expect(oomCounterFile(parseCgroupLayout(SPLIT_V1), '/berth/a')).toBe('/sys/fs/cgroup/memory/berth/a/memory.oom_control');
+    expect(oomCounterFile({ version: 2, root: '/sys/fs/cgroup' }, '/berth/a')).toBe('/sys/fs/cgroup/berth/a/memory.events');
   });
 });

@@ -107,6 +107,12 @@ export async function readCgroupStats(layout: CgroupLayout, cgroupsPath: string)
   };
 }
 
+/** The file whose `oom_kill N` line counts the container's OOM kills (v1 memory.oom_control, v2 memory.events). */
+export function oomCounterFile(layout: CgroupLayout, cgroupsPath: string): string {
+  if (layout.version === 2) return join(layout.root, cgroupsPath, 'memory.events');
+  return join(controllerDir(layout, 'memory', cgroupsPath) ?? join('/sys/fs/cgroup/memory', cgroupsPath), 'memory.oom_control');
+}
+
 /**
  * Removes the container's groups that are left (runc removes them when the container exits, but not
  * when runc itself was killed). A group still holding processes is left, and reported by the error.

@@ -18,9 +18,9 @@ import { invalidSpec, isRuntimeError, RuntimeError } from '../errors.js';
 import { resolveProcess, stopSignal } from '../process.js';
 import { stopWithTimeout } from '../stop.js';
 import { ALL_CAPABILITIES, ociSpec } from './bundle.js';
-import { type CgroupLayout, detectCgroupLayout, readCgroupStats, removeCgroups } from './cgroups.js';
+import { type CgroupLayout, detectCgroupLayout, oomCounterFile, readCgroupStats, removeCgroups } from './cgroups.js';
 import { etcFiles } from './etc-files.js';
-import { monitorArgs } from './monitor.js';
+import { monitorArgs, parseExitFile } from './monitor.js';
 import { readFileInRoot } from './rootfs.js';
 
 const run = promisify(execFile);
@@ -210,7 +210,8 @@ export class RuncDriver implements Driver {
     }
     try {
       await mkdir(this.runcRoot, { recursive: true });
-      const monitor = spawn('/bin/sh', monitorArgs(dir, this.runc, this.runcRoot, id), {
+      const oomFile = oomCounterFile((await this.hostFacts()).cgroups, (await this.meta(id)).cgroupsPath);
+      const monitor = spawn('/bin/sh', monitorArgs(dir, this.runc, this.runcRoot, id, oomFile), {
         cwd: dir,
         detached: true, // setsid: its own session, out of reach of signals to the agent's group
         stdio: 'ignore',
@@ -267,6 +268,7 @@ export class RuncDriver implements Driver {
       ...(stopped.exitCode === undefined ? {} : { exitCode: stopped.exitCode }),
       ...(stopped.finishedAt === undefined ? {} : { finishedAt: stopped.finishedAt }),
       ...(stopped.error === undefined ? {} : { error: stopped.error }),
+      ...(stopped.oomKilled === undefined ? {} : { oomKilled: stopped.oomKilled }),
     };
   }
 
@@ -279,9 +281,11 @@ export class RuncDriver implements Driver {
       if (exit === undefined) return undefined;
       const [finishedAt, startedAt] = await Promise.all([mtime(join(dir, 'exit')), mtime(join(dir, 'init.pid'))]);
       if (startedAt === undefined) {
-        return { ...base, status: 'stopped', ...(finishedAt ? { finishedAt } : {}), error: await this.failure(dir, exit.trim()) };
+        const { exitCode } = parseExitFile(exit);
+        return { ...base, status: 'stopped', ...(finishedAt ? { finishedAt } : {}), error: await this.failure(dir, exitCode) };
       }
-      return { ...base, status: 'stopped', exitCode: Number(exit.trim()), startedAt, ...(finishedAt ? { finishedAt } : {}) };
+      const { exitCode, oomKilled } = parseExitFile(exit);
+      return { ...base, status: 'stopped', exitCode, startedAt, ...(finishedAt ? { finishedAt } : {}), oomKilled };
     };
 
     const done = await exited();
@@ -392,7 +396,7 @@ export class RuncDriver implements Driver {
       throw new RuntimeError('Conflict', `container ${id} is starting`);
     }
     const meta = await this.meta(id);
-    // runc run removes its state when the container exits; what is left means runc itself was killed.
+    // The monitor deletes the container from runc after it exits; what is left means the monitor or runc was killed.
     if (existsSync(join(this.runcRoot, id))) {
       try {
         await run(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]);
@@ -423,7 +427,7 @@ export class RuncDriver implements Driver {
   }
 
   /** Why runc stopped before the process ran: its last logged error, else its status. */
-  private async failure(dir: string, status: string): Promise<string> {
+  private async failure(dir: string, status: number): Promise<string> {
     const log = (await readOptional(join(dir, 'runc.log'))) ?? '';
     let message: string | undefined;
     for (const line of log.split('\n')) {

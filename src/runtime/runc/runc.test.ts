@@ -129,9 +129,10 @@ describe('RuncDriver', () => {
     expect((await readdir(dir)).sort()).toEqual([
       'bundle', 'exit', 'hostname', 'hosts', 'init.pid', 'meta.json', 'resolv.conf', 'runc.log', 'shim.pid', 'spec.json', 'stderr.log', 'stdout.log',
     ]);
-    expect(await readFile(join(dir, 'exit'), 'utf8')).toBe('4\n');
-    // runc run cleans its own state and cgroups when the container exits.
+    expect(await readFile(join(dir, 'exit'), 'utf8')).toBe('4 0\n');
+    // The monitor deletes the container from runc (state and cgroups) once it has exited.
     expect(existsSync(join(stateDir, 'runc', spec.id))).toBe(false);
+    for (const d of cgroupDirs(await detectCgroupLayout(), `${cgroupParent}/${spec.id}`)) expect(existsSync(d)).toBe(false);
   });
 
   it('a killed monitor leaves the container running; its end is then reported without an exit code', async () => {
