@@ -49,6 +49,7 @@ export interface TaskStateChange {
   readonly reason?: string;
   readonly stopCode?: StopCode;
   readonly containers: readonly ContainerStateChange[];
+  /** Informational: the server derives the task's health from its essential containers' health. */
   readonly healthStatus?: HealthStatus;
   /** The task's address in awsvpc mode. */
   readonly privateIPv4Address?: string;
@@ -82,7 +83,12 @@ export type AgentMessage =
       /** Tasks the agent is running now (after a restart it re-adopted them). */
       readonly runningTaskArns: readonly string[];
     }
-  | { readonly type: 'taskStateChange'; readonly change: TaskStateChange }
+  /**
+   * `seq` (set by the session client, increasing over the agent's life) lets the server ack the
+   * change once it is stored; the client resends unacked changes after a reconnect, and the server
+   * applies a change twice harmlessly (statuses only move forward).
+   */
+  | { readonly type: 'taskStateChange'; readonly change: TaskStateChange; readonly seq?: number }
   | { readonly type: 'stats'; readonly at: number; readonly tasks: readonly { readonly taskArn: string; readonly containers: readonly ContainerUsage[] }[] }
   | { readonly type: 'heartbeat'; readonly at: number };
 
@@ -91,8 +97,13 @@ export type ServerMessage =
   | { readonly type: 'welcome'; readonly containerInstanceArn: string; readonly heartbeatMs: number }
   /** Start this task (idempotent: a task the agent already runs is ignored). */
   | { readonly type: 'runTask'; readonly task: Task; readonly taskDefinition: TaskDefinition }
-  /** Stop this task (idempotent). */
+  /**
+   * Stop this task (idempotent). A task the agent does not run is answered with a STOPPED
+   * taskStateChange, so the control plane can finish a task whose host lost it.
+   */
   | { readonly type: 'stopTask'; readonly taskArn: string; readonly reason?: string; readonly stopCode?: StopCode }
+  /** The taskStateChange with this seq (and every earlier one) is stored or refused for good: forget it. */
+  | { readonly type: 'ack'; readonly seq: number }
   | { readonly type: 'heartbeat'; readonly at: number }
   /** The server refuses the session (bad hello, unknown cluster…); the agent logs it and retries later. */
   | { readonly type: 'error'; readonly code: string; readonly message: string };
