@@ -16,6 +16,7 @@ import type { RegistryAction, RegistryAuthorizer, RegistryCaller, TokenValidator
 import { parseBasicAuthorization } from './auth.js';
 import type { BlobStore } from './blob-store.js';
 import { clip, looksLikeDigest, parseDigest } from './digest.js';
+import { DownloadUrlSigner } from './download-urls.js';
 import type { Digest } from './digest.js';
 import { ClientAbortedError, RegistryError } from './errors.js';
 import { MAX_MANIFEST_BYTES, MEDIA_TYPE, isIndexMediaType, parseManifest } from './manifest.js';
@@ -34,6 +35,7 @@ export interface DistributionDeps {
   readonly blobs: BlobStore;
   readonly uploads: UploadSessions;
   readonly tokens: TokenValidator;
+  readonly downloadUrls: DownloadUrlSigner;
   readonly authorize: RegistryAuthorizer;
   /** Create a repository on its first push (ECR's create-on-push); otherwise pushes need CreateRepository. */
   readonly createRepositoryOnPush: boolean;
@@ -102,10 +104,12 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
     } catch {
       throw notFound(url.pathname);
     }
-    // Authentication comes first: an anonymous caller learns nothing, not even which paths exist.
-    const caller = await authenticate(req);
-    const call: Call = { req, res, requestId, method, query: url.searchParams, caller };
     const route = matchRoute(path);
+    // Authentication comes before anything is said: an anonymous caller learns nothing, not even
+    // which paths exist. A presigned blob URL (GetDownloadUrlForLayer) is its own credential.
+    const presigned = route?.kind === 'blob' && (method === 'GET' || method === 'HEAD') && DownloadUrlSigner.isPresigned(url.searchParams);
+    const caller = presigned ? await authenticatePresigned(path, url.searchParams) : await authenticate(req);
+    const call: Call = { req, res, requestId, method, query: url.searchParams, caller };
     if (route === undefined) throw notFound(path);
     if (route.kind !== 'base' && route.kind !== 'catalog') checkRepositoryName(route.name);
     switch (route.kind) {
@@ -168,6 +172,12 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
       case 'unknown':
         throw unauthorized('the authorization token is not valid; get a new one with `aws ecr get-login-password`');
     }
+  }
+
+  async function authenticatePresigned(path: string, query: URLSearchParams): Promise<RegistryCaller> {
+    const caller = await deps.downloadUrls.verify(path, query, deps.now());
+    if (caller === undefined) throw unauthorized('the presigned URL is not valid or has expired; ask GetDownloadUrlForLayer for a new one');
+    return caller;
   }
 
   function unauthorized(message: string): RegistryError {

@@ -14,7 +14,8 @@ import { createEdge } from '../edge/edge.js';
 import type { Logger } from '../edge/logger.js';
 import { SqliteStore } from '../store/index.js';
 import { issueRegistryToken } from './auth.js';
-import { createRegistry } from './index.js';
+import { createEcrService, createRegistry } from './index.js';
+import type { RequestContext } from '../protocols/index.js';
 import type { RegistryOptions } from './index.js';
 
 export const ACCOUNT = '000000000000';
@@ -40,14 +41,35 @@ export async function startRegistry(options: HarnessOptions = {}) {
   const key = newAccessKey(ACCOUNT, now());
   await store.txn([], [{ type: 'put', key: accessKeyKey(key.accessKeyId), value: JSON.stringify(key) }]);
   const registry = await createRegistry({ store, root, accountId: ACCOUNT, logger, ...options });
-  const edge = createEdge({ services: [], region: 'us-east-1', accountId: ACCOUNT, credentials: () => Promise.resolve(undefined), logger });
-  edge.mount('/v2/', registry.handle);
-  const server = createServer(edge);
+  // Listen first: the ECR API needs the registry's endpoint (proxyEndpoint, repositoryUri).
+  const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const base = `http://127.0.0.1:${port}`;
+  const ecr = createEcrService({ registry, registryEndpoint: base });
+  const credential = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, accountId: ACCOUNT };
+  const edge = createEdge({
+    services: [ecr],
+    region: 'us-east-1',
+    accountId: ACCOUNT,
+    credentials: (id) => Promise.resolve(id === key.accessKeyId ? credential : undefined),
+    logger,
+    // ECR layer parts travel base64 in JSON: room for a few MiB.
+    maxBodyBytes: 8 * 1024 * 1024,
+  });
+  edge.mount('/v2/', registry.handle);
+  server.on('request', edge);
   const { token } = await issueRegistryToken(store, key, now());
   const authorization = basic(token);
-  const base = `http://127.0.0.1:${port}`;
+
+  /** Calls an ECR operation in-process, as the harness key, at the registry's clock. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read results field by field, as the CLI's JSON
+  const ecrCall = (operation: string, input: Record<string, unknown> = {}): Promise<any> => {
+    const op = ecr.operations[operation];
+    if (op === undefined) throw new Error(`no ECR operation ${operation}`);
+    const ctx: RequestContext = { requestId: 'test', caller: { accessKeyId: key.accessKeyId, accountId: ACCOUNT }, region: 'us-east-1', now: now() };
+    return op(input, ctx);
+  };
 
   /** fetch against the registry, authenticated unless the caller sets Authorization itself. */
   const request = (path: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
@@ -68,6 +90,9 @@ export async function startRegistry(options: HarnessOptions = {}) {
     base,
     logs,
     request,
+    ecr,
+    ecrCall,
+    credential,
     /** Pushes a blob monolithically (POST ?digest=) and returns its digest. */
     async pushBlob(name: string, bytes: Uint8Array, algorithm: 'sha256' | 'sha512' = 'sha256'): Promise<string> {
       const digest = digestText(bytes, algorithm);

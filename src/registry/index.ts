@@ -16,6 +16,7 @@ import { TokenValidator, sameAccountAuthorizer, storeAccessKeyLookup } from './a
 import type { AccessKeyLookup, RegistryAuthorizer } from './auth.js';
 import { BlobStore } from './blob-store.js';
 import { createDistributionHandler } from './distribution.js';
+import { DownloadUrlSigner } from './download-urls.js';
 import { collectGarbage } from './gc.js';
 import type { GcReport } from './gc.js';
 import { RegistryMetadata } from './metadata.js';
@@ -25,6 +26,10 @@ export { REGISTRY_TOKEN_TTL_MS, REGISTRY_USER, issueRegistryToken, parseBasicAut
 export type { AccessKeyLookup, IssuedToken, RegistryAction, RegistryAuthorizer, RegistryCaller, TokenCheck, TokenRecord } from './auth.js';
 export { BlobStore } from './blob-store.js';
 export { DIGEST_ALGORITHMS, digestOf, parseDigest } from './digest.js';
+export { ECR_TARGET_PREFIX, createEcrService } from './ecr.js';
+export { DEFAULT_LAYER_PART_SIZE } from './ecr-input.js';
+export type { EcrDeps } from './ecr-input.js';
+export { DOWNLOAD_URL_TTL_MS, DownloadUrlSigner } from './download-urls.js';
 export type { Digest, DigestAlgorithm } from './digest.js';
 export { OCI_ERROR_STATUS, RegistryError, isRegistryError } from './errors.js';
 export type { OciErrorCode } from './errors.js';
@@ -78,6 +83,7 @@ export interface Registry {
   readonly metadata: RegistryMetadata;
   readonly blobs: BlobStore;
   readonly uploads: UploadSessions;
+  readonly downloadUrls: DownloadUrlSigner;
   readonly accountId: string;
   readonly maxBlobBytes: number;
 }
@@ -89,12 +95,15 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const blobs = await BlobStore.open(options.root, { now });
   const metadata = new RegistryMetadata(options.store);
   const uploads = new UploadSessions(blobs, metadata, { maxBlobBytes, maxSessions: options.maxUploadSessions ?? DEFAULT_MAX_UPLOAD_SESSIONS }, now);
-  const tokens = new TokenValidator(options.store, options.accountId, options.lookupAccessKey ?? storeAccessKeyLookup(options.store));
+  const lookupAccessKey = options.lookupAccessKey ?? storeAccessKeyLookup(options.store);
+  const tokens = new TokenValidator(options.store, options.accountId, lookupAccessKey);
+  const downloadUrls = new DownloadUrlSigner(options.store, options.accountId, lookupAccessKey);
   const serve = createDistributionHandler({
     meta: metadata,
     blobs,
     uploads,
     tokens,
+    downloadUrls,
     authorize: options.authorize ?? sameAccountAuthorizer(options.accountId),
     createRepositoryOnPush: options.createRepositoryOnPush ?? true,
     maxBlobBytes,
@@ -130,6 +139,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     metadata,
     blobs,
     uploads,
+    downloadUrls,
     accountId: options.accountId,
     maxBlobBytes,
   };

@@ -9,6 +9,7 @@
  *   /registry/referrers/<name>@<subject>@<digest>  the referring manifest's descriptor (referrers API)
  *   /registry/uploads/<id>                         UploadRecord: an upload session in progress
  *   /registry/tokens/<sha256 hex of the token>     TokenRecord: a registry password and its owner
+ *   /registry/download-url-key                     the HMAC secret of presigned layer URLs (base64)
  *
  * No repository name, tag or digest contains '@', so '@' ends a name: the prefix
  * `/registry/tags/a@` holds exactly repository a's tags, never those of a/b or a-b. Blob bytes are
@@ -34,6 +35,7 @@ export const registryKeys = {
   uploads: () => `${ROOT}uploads/`,
   token: (tokenHash: string) => `${ROOT}tokens/${tokenHash}`,
   tokens: () => `${ROOT}tokens/`,
+  downloadUrlKey: () => `${ROOT}download-url-key`,
 } as const;
 
 /** The part of a key after its prefix and the repository's '@' (a tag, a digest). */

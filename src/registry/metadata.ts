@@ -134,7 +134,20 @@ export class RegistryMetadata {
     return res.succeeded;
   }
 
-  /** One page of repository names in lexical order, after `last`. */
+  /** One page of repository records in name order, after the name `last`. */
+  async listRepositoryRecords(n: number, last?: string): Promise<Page<RepositoryRecord>> {
+    if (n <= 0) return { items: [], more: false };
+    const prefix = keys.repositories();
+    const res = await this.store.range(prefix, { limit: n, ...(last !== undefined && { startAfter: prefix + last }) });
+    return { items: res.kvs.map((kv) => JSON.parse(kv.value) as RepositoryRecord), more: res.more };
+  }
+
+  /** How many manifests a repository holds. */
+  async countManifests(name: string): Promise<number> {
+    return (await this.store.range(keys.manifests(name), { countOnly: true })).count;
+  }
+
+    /** One page of repository names in lexical order, after `last`. */
   async listRepositories(n: number, last?: string): Promise<Page<string>> {
     return this.pageOfKeys(keys.repositories(), n, last, (key) => key.slice(keys.repositories().length));
   }
