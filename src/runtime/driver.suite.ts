@@ -477,6 +477,8 @@ export function driverSuite(name: string, makeDriver: (stateDir: string) => Driv
         expect(st.memoryUsageBytes).toBeGreaterThan(0);
         expect(st.cpuUsageNs).toBeGreaterThan(0);
         expect(st.pids).toBeGreaterThanOrEqual(2);
+        // Network mode none: a namespace with only a loopback, which stats leave out.
+        expect(st.networks).toEqual({});
       });
 
       it('delete refuses a running container, then removes state, logs and cgroups', async () => {

@@ -145,6 +145,20 @@ export interface ContainerStats {
   /** The hard limit in force (a huge number when none). */
   readonly memoryLimitBytes: number;
   readonly pids: number;
+  /** Per interface of the container's own network namespace, loopback left out; absent in host mode. */
+  readonly networks?: Readonly<Record<string, NetworkCounters>>;
+}
+
+/** An interface's counters since it was created (what Docker's stats call rx_bytes, …). */
+export interface NetworkCounters {
+  readonly rxBytes: number;
+  readonly rxPackets: number;
+  readonly rxErrors: number;
+  readonly rxDropped: number;
+  readonly txBytes: number;
+  readonly txPackets: number;
+  readonly txErrors: number;
+  readonly txDropped: number;
 }
 
 /** What exec() gives back: ECS health checks read exitCode (0 is healthy) and keep the output. */

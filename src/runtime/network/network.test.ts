@@ -162,6 +162,11 @@ describe('BridgeNetwork with runc', () => {
     expect(contains(parseSubnet(subnet), a.ipv4Address)).toBe(true);
     await httpd('web', attachmentFor('awsvpc', a) as { path: string; ipv4Address: string });
     expect(await within('httpd', () => fetchOnce(`http://${a.ipv4Address}:8080/`))).toBe('hello from busybox\n');
+    // The container's stats count that traffic on its eth0.
+    const { networks } = await driver.stats(`web-${tag}`);
+    expect(Object.keys(networks ?? {})).toEqual(['eth0']);
+    expect(networks!.eth0!.rxBytes).toBeGreaterThan(0);
+    expect(networks!.eth0!.txBytes).toBeGreaterThan('hello from busybox\n'.length);
   });
 
   it('publishes container ports on 127.0.0.1, static or from the range, and refuses a port taken', async () => {

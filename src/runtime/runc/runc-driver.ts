@@ -21,6 +21,7 @@ import { ALL_CAPABILITIES, ociSpec } from './bundle.js';
 import { type CgroupLayout, detectCgroupLayout, oomCounterFile, readCgroupStats, removeCgroups } from './cgroups.js';
 import { etcFiles } from './etc-files.js';
 import { monitorArgs, parseExitFile } from './monitor.js';
+import { parseNetDev } from './procfs.js';
 import { readFileInRoot } from './rootfs.js';
 
 const run = promisify(execFile);
@@ -375,7 +376,11 @@ export class RuncDriver implements Driver {
     if (state.status !== 'running') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not running`);
     const meta = await this.meta(id);
     try {
-      return await readCgroupStats((await this.hostFacts()).cgroups, meta.cgroupsPath);
+      const usage = await readCgroupStats((await this.hostFacts()).cgroups, meta.cgroupsPath);
+      const spec = JSON.parse(await readFile(join(this.dir(id), 'spec.json'), 'utf8')) as ContainerSpec;
+      // In host mode the interfaces are the host's, not the container's: Docker reports none either.
+      if (spec.network.mode === 'host' || state.pid === undefined) return usage;
+      return { ...usage, networks: parseNetDev(await readFile(`/proc/${state.pid}/net/dev`, 'utf8')) };
     } catch (err) {
       if (errno(err) === 'ENOENT') throw new RuntimeError('Conflict', `container ${id} stopped while its usage was read`);
       throw err;
