@@ -17,7 +17,7 @@ import { CONTAINER_ID_PATTERN } from '../driver.js';
 import { RuntimeError } from '../errors.js';
 import { gatewayAddress, parseSubnet, type Subnet, taskAddresses } from './ipam.js';
 import {
-  bridgeRules, ensureChain, ensureRule, natChains, portRule, type Protocol, removeChain, removeRule,
+  bridgeChains, bridgeRules, ensureChain, ensureRule, portRule, type Protocol, removeChain, removeRule,
 } from './iptables.js';
 
 const run = promisify(execFile);
@@ -185,9 +185,10 @@ export class BridgeNetwork {
       // Lets DNAT send connections made to 127.0.0.1 onto the bridge (with the masquerade rule).
       await writeFile(`/proc/sys/net/ipv4/conf/${this.bridge}/route_localnet`, '1');
       if (this.outbound) await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
-      const chains = natChains(this.bridge);
+      const chains = bridgeChains(this.bridge);
       await ensureChain('nat', chains.dnat);
       await ensureChain('nat', chains.postrouting);
+      await ensureChain('filter', chains.forward);
       for (const rule of bridgeRules(this.bridge, this.cidr, this.outbound)) await ensureRule(rule);
     })();
     this.ready.catch(() => (this.ready = undefined));
@@ -296,11 +297,12 @@ export class BridgeNetwork {
   async destroy(): Promise<void> {
     for (const a of await this.list()) await this.teardown(a);
     for (const rule of bridgeRules(this.bridge, this.cidr, true)) {
-      if (['PREROUTING', 'OUTPUT', 'POSTROUTING'].includes(rule.chain)) await removeRule(rule);
+      if (['PREROUTING', 'OUTPUT', 'POSTROUTING', 'FORWARD'].includes(rule.chain)) await removeRule(rule);
     }
-    const chains = natChains(this.bridge);
+    const chains = bridgeChains(this.bridge);
     await removeChain('nat', chains.dnat);
     await removeChain('nat', chains.postrouting);
+    await removeChain('filter', chains.forward);
     if (existsSync(`/sys/class/net/${this.bridge}`)) await ip(['link', 'del', this.bridge]);
     this.ready = undefined;
   }

@@ -4,4 +4,4 @@
  */
 export * from './bridge-network.js';
 export * from './ipam.js';
-export { bridgeRules, natChains, portRule, type IptablesRule, type NatChains, type Protocol } from './iptables.js';
+export { bridgeChains, bridgeRules, portRule, type BridgeChains, type IptablesRule, type Protocol } from './iptables.js';

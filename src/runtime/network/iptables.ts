@@ -13,21 +13,23 @@ export type Protocol = 'tcp' | 'udp';
 
 /** One rule: where it goes and its match/target arguments (`-A chain` / `-D chain` added when applied). */
 export interface IptablesRule {
-  readonly table: 'nat';
+  readonly table: 'nat' | 'filter';
   readonly chain: string;
   readonly spec: readonly string[];
 }
 
-export interface NatChains {
-  /** Holds one DNAT rule per published port. */
+export interface BridgeChains {
+  /** nat: holds one DNAT rule per published port. */
   readonly dnat: string;
-  /** Holds the masquerade rules for this bridge. */
+  /** nat: holds the masquerade rules for this bridge. */
   readonly postrouting: string;
+  /** filter: accepts forwarding to and from the bridge, even where FORWARD's policy is DROP (Docker hosts). */
+  readonly forward: string;
 }
 
 /** Chain names of a bridge (iptables allows 28 characters; bridge names have at most 15). */
-export function natChains(bridge: string): NatChains {
-  return { dnat: `BERTH-DNAT-${bridge}`, postrouting: `BERTH-POST-${bridge}` };
+export function bridgeChains(bridge: string): BridgeChains {
+  return { dnat: `BERTH-DNAT-${bridge}`, postrouting: `BERTH-POST-${bridge}`, forward: `BERTH-FWD-${bridge}` };
 }
 
 /**
@@ -36,15 +38,19 @@ export function natChains(bridge: string): NatChains {
  *   through the DNAT chain, so a published port answers on every host address, 127.0.0.1 included;
  * - connections from 127.0.0.0/8 that DNAT sent to the bridge leave with the bridge's address,
  *   since a loopback source may not leave the loopback device (this also needs route_localnet);
+ * - forwarding to and from the bridge is accepted, whatever FORWARD's policy;
  * - with `outbound`, tasks reach beyond the host from the host's address.
  */
 export function bridgeRules(bridge: string, subnet: string, outbound: boolean): IptablesRule[] {
-  const c = natChains(bridge);
+  const c = bridgeChains(bridge);
   const rules: IptablesRule[] = [
     { table: 'nat', chain: 'PREROUTING', spec: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', c.dnat] },
     { table: 'nat', chain: 'OUTPUT', spec: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', c.dnat] },
     { table: 'nat', chain: 'POSTROUTING', spec: ['-j', c.postrouting] },
     { table: 'nat', chain: c.postrouting, spec: ['-s', '127.0.0.0/8', '-o', bridge, '-j', 'MASQUERADE'] },
+    { table: 'filter', chain: 'FORWARD', spec: ['-j', c.forward] },
+    { table: 'filter', chain: c.forward, spec: ['-o', bridge, '-j', 'ACCEPT'] },
+    { table: 'filter', chain: c.forward, spec: ['-i', bridge, '-j', 'ACCEPT'] },
   ];
   if (outbound) rules.push({ table: 'nat', chain: c.postrouting, spec: ['-s', subnet, '!', '-o', bridge, '-j', 'MASQUERADE'] });
   return rules;
@@ -60,7 +66,7 @@ export function portRule(
 ): IptablesRule {
   return {
     table: 'nat',
-    chain: natChains(bridge).dnat,
+    chain: bridgeChains(bridge).dnat,
     spec: ['-p', p.protocol, '--dport', String(p.hostPort), '-m', 'comment', '--comment', `berth:${owner}`,
       '-j', 'DNAT', '--to-destination', `${address}:${p.containerPort}`],
   };

@@ -47,6 +47,9 @@ describe('iptables rules', () => {
       { table: 'nat', chain: 'OUTPUT', spec: ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'BERTH-DNAT-berth0'] },
       { table: 'nat', chain: 'POSTROUTING', spec: ['-j', 'BERTH-POST-berth0'] },
       { table: 'nat', chain: 'BERTH-POST-berth0', spec: ['-s', '127.0.0.0/8', '-o', 'berth0', '-j', 'MASQUERADE'] },
+      { table: 'filter', chain: 'FORWARD', spec: ['-j', 'BERTH-FWD-berth0'] },
+      { table: 'filter', chain: 'BERTH-FWD-berth0', spec: ['-o', 'berth0', '-j', 'ACCEPT'] },
+      { table: 'filter', chain: 'BERTH-FWD-berth0', spec: ['-i', 'berth0', '-j', 'ACCEPT'] },
     ]);
     expect(bridgeRules('berth0', '169.254.176.0/22', true).at(-1)).toEqual(
       { table: 'nat', chain: 'BERTH-POST-berth0', spec: ['-s', '169.254.176.0/22', '!', '-o', 'berth0', '-j', 'MASQUERADE'] },
@@ -236,5 +239,23 @@ describe('BridgeNetwork with runc', () => {
     await again.detach(owner); // twice is fine
     // The freed address is the first one handed out again.
     expect((await net.attach(`next-${tag}`)).ipv4Address).toBe(a.ipv4Address);
+  });
+
+  it("sets up its bridge and chains once, and destroy() removes them all", async () => {
+    const scratch = new BridgeNetwork({ bridge: `bx${tag}`, subnet: `169.254.${120 + (process.pid % 60)}.0/24`, stateDir: join(tmp, 'scratch'), outbound: false });
+    const saved = (): string => execFileSync('iptables-save', { encoding: 'utf8' });
+    try {
+      await scratch.attach(`x-${tag}`);
+      await scratch.publish(`x-${tag}`, [{ containerPort: 80 }]);
+      await new BridgeNetwork({ bridge: `bx${tag}`, subnet: `169.254.${120 + (process.pid % 60)}.0/24`, stateDir: join(tmp, 'scratch'), outbound: false }).ensure();
+      expect(saved().match(new RegExp(`-j BERTH-DNAT-bx${tag}\\b`, 'g'))).toHaveLength(2); // PREROUTING and OUTPUT, not twice each
+      expect(saved()).toContain(`-A BERTH-FWD-bx${tag} -o bx${tag} -j ACCEPT`);
+      expect(existsSync(`/sys/class/net/bx${tag}`)).toBe(true);
+    } finally {
+      await scratch.destroy();
+    }
+    expect(saved()).not.toContain(`bx${tag}`);
+    expect(existsSync(`/sys/class/net/bx${tag}`)).toBe(false);
+    expect(existsSync(`/run/netns/bx${tag}-x-${tag}`)).toBe(false);
   });
 });
