@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerSpec, Driver, ExitStatus } from './driver.js';
 import { isRuntimeError, type RuntimeErrorCode } from './errors.js';
+import { followLog } from './logs.js';
 import { busyboxRootfs } from './testing/busybox.js';
 
 /** Docker's default capability set as a CapEff mask (CHOWN … AUDIT_WRITE, SETFCAP). */
@@ -130,6 +131,20 @@ export function driverSuite(name: string, makeDriver: (stateDir: string) => Driv
         expect(st.exitCode).toBe(0);
         expect(st.startedAt!.getTime()).toBeLessThanOrEqual(st.finishedAt!.getTime());
         expect(st.createdAt.getTime()).toBeLessThanOrEqual(st.startedAt!.getTime() + 1000);
+      });
+
+      it('lets a reader follow the output while the container runs, to its last byte', async () => {
+        const dir = join(tmp, 'gate');
+        await mkdir(dir);
+        const s = await spec({ ...sh('echo first; while [ ! -e /gate/go ]; do sleep 0.05; done; echo second; echo last'), mounts: [{ sourcePath: dir, containerPath: '/gate' }] });
+        await driver.create(s);
+        await driver.start(s.id);
+        let text = '';
+        for await (const chunk of followLog((await driver.logPaths(s.id)).stdout, { until: driver.wait(s.id) })) {
+          text += chunk.toString();
+          if (text === 'first\n') await writeFile(join(dir, 'go'), '');
+        }
+        expect(text).toBe('first\nsecond\nlast\n');
       });
 
       it('keeps the exit code', async () => {

@@ -6,6 +6,7 @@ export * from './driver.js';
 export * from './errors.js';
 export { containerHostname, DEFAULT_PATH, resolveProcess, resolveUser, stopSignal } from './process.js';
 export type { ProcessUser, ResolvedProcess, UserDatabase } from './process.js';
+export { followLog, type FollowOptions } from './logs.js';
 export { stopWithTimeout } from './stop.js';
 export { TaskVolumes } from './volumes.js';
 export { RuncDriver, type RuncDriverOptions } from './runc/runc-driver.js';
