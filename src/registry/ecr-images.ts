@@ -116,8 +116,8 @@ export function imageOperations(deps: EcrDeps): Record<string, Operation> {
   const accountId = registry.accountId;
 
   return {
-    ListImages: async (input) => {
-      const repo = await existingRepository(deps, input);
+    ListImages: async (input, ctx) => {
+      const repo = await existingRepository(deps, input, ctx, 'pull');
       const maxResults = optionalInt(input, 'maxResults', { min: 1, max: 1000 }) ?? 100;
       const tagStatus = tagStatusOf(input);
       const after = decodeToken(optionalString(input, 'nextToken'), isPosition);
@@ -138,8 +138,8 @@ export function imageOperations(deps: EcrDeps): Record<string, Operation> {
       };
     },
 
-    DescribeImages: async (input) => {
-      const repo = await existingRepository(deps, input);
+    DescribeImages: async (input, ctx) => {
+      const repo = await existingRepository(deps, input, ctx, 'pull');
       const idList = optionalList(input, 'imageIds', { min: 1, max: 100 });
       const maxResults = optionalInt(input, 'maxResults', { min: 1, max: 1000 });
       const nextToken = optionalString(input, 'nextToken');
@@ -181,8 +181,8 @@ export function imageOperations(deps: EcrDeps): Record<string, Operation> {
       };
     },
 
-    BatchGetImage: async (input) => {
-      const repo = await existingRepository(deps, input);
+    BatchGetImage: async (input, ctx) => {
+      const repo = await existingRepository(deps, input, ctx, 'pull');
       const ids = readImageIds(requiredList(input, 'imageIds', { min: 1, max: 100 }), 'imageIds');
       const acceptedList = optionalList(input, 'acceptedMediaTypes', { min: 1, max: 100 });
       const accepted = acceptedList === undefined ? undefined : stringsOf(acceptedList, 'acceptedMediaTypes');
@@ -216,8 +216,8 @@ export function imageOperations(deps: EcrDeps): Record<string, Operation> {
       return { images: found, failures };
     },
 
-    BatchDeleteImage: async (input) => {
-      const repo = await existingRepository(deps, input);
+    BatchDeleteImage: async (input, ctx) => {
+      const repo = await existingRepository(deps, input, ctx, 'delete');
       const ids = readImageIds(requiredList(input, 'imageIds', { min: 1, max: 100 }), 'imageIds');
       const deleted: ImageId[] = [];
       const failures: Failure[] = [];
@@ -252,7 +252,7 @@ export function imageOperations(deps: EcrDeps): Record<string, Operation> {
     },
 
     PutImage: async (input, ctx) => {
-      const repo = await existingRepository(deps, input);
+      const repo = await existingRepository(deps, input, ctx, 'push');
       const manifest = requiredString(input, 'imageManifest', { min: 1, max: MAX_MANIFEST_BYTES });
       const mediaType = optionalString(input, 'imageManifestMediaType');
       const imageTag = optionalString(input, 'imageTag', { min: 1, max: 300 });

@@ -5,6 +5,7 @@
  */
 import { BerthError } from '../protocols/index.js';
 import type { RequestContext } from '../protocols/index.js';
+import type { RegistryAction } from './auth.js';
 import type { Registry } from './index.js';
 import type { ImageTagMutability, ManifestRecord, RepositoryRecord, ResourceTag, TagMutabilityExclusion } from './metadata.js';
 import { isRepositoryName } from './names.js';
@@ -179,10 +180,16 @@ export function repositoryOfArn(arn: string, ctx: RequestContext, accountId: str
   return name;
 }
 
-/** The repository named in `input`, or RepositoryNotFoundException. */
-export async function existingRepository(deps: EcrDeps, input: Obj): Promise<RepositoryRecord> {
+/**
+ * The repository named in `input`, once the caller's right to `action` it is checked by the same
+ * authorizer the OCI API asks (AccessDeniedException); RepositoryNotFoundException if absent.
+ */
+export async function existingRepository(deps: EcrDeps, input: Obj, ctx: RequestContext, action?: RegistryAction): Promise<RepositoryRecord> {
   checkRegistryId(input, deps.registry.accountId);
   const name = repositoryName(input);
+  if (action !== undefined && !(await deps.registry.authorize({ caller: ctx.caller, action, repository: name }))) {
+    throw new BerthError('AccessDeniedException', `${ctx.caller.accessKeyId} may not ${action} ${action === 'push' ? 'to' : action === 'pull' ? 'from' : 'in'} repository '${name}'.`);
+  }
   const record = await deps.registry.metadata.getRepository(name);
   if (record === undefined) throw repositoryNotFound(name, deps.registry.accountId);
   return record;

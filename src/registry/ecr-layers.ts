@@ -39,8 +39,8 @@ export function layerOperations(deps: EcrDeps): Record<string, Operation> {
   };
 
   return {
-    BatchCheckLayerAvailability: async (input) => {
-      const repo = await existingRepository(deps, input);
+    BatchCheckLayerAvailability: async (input, ctx) => {
+      const repo = await existingRepository(deps, input, ctx, 'pull');
       const digests = stringsOf(requiredList(input, 'layerDigests', { min: 1, max: 100 }), 'layerDigests');
       const layers = [];
       const failures = [];
@@ -63,14 +63,14 @@ export function layerOperations(deps: EcrDeps): Record<string, Operation> {
       return { layers, failures };
     },
 
-    InitiateLayerUpload: async (input) => {
-      const repo = await existingRepository(deps, input);
+    InitiateLayerUpload: async (input, ctx) => {
+      const repo = await existingRepository(deps, input, ctx, 'push');
       const session = await registry.uploads.start(repo.name);
       return { uploadId: session.id, partSize };
     },
 
-    UploadLayerPart: async (input) => {
-      const repo = await existingRepository(deps, input);
+    UploadLayerPart: async (input, ctx) => {
+      const repo = await existingRepository(deps, input, ctx, 'push');
       const id = uploadId(input);
       const first = requiredInt(input, 'partFirstByte', { min: 0 });
       const last = requiredInt(input, 'partLastByte', { min: 0 });
@@ -101,8 +101,8 @@ export function layerOperations(deps: EcrDeps): Record<string, Operation> {
       return { registryId: accountId, repositoryName: repo.name, uploadId: id, lastByteReceived: last };
     },
 
-    CompleteLayerUpload: async (input) => {
-      const repo = await existingRepository(deps, input);
+    CompleteLayerUpload: async (input, ctx) => {
+      const repo = await existingRepository(deps, input, ctx, 'push');
       const id = uploadId(input);
       const digests = stringsOf(requiredList(input, 'layerDigests', { min: 1, max: 100 }), 'layerDigests');
       if (new Set(digests).size !== 1) throw invalid('layerDigests must name the one layer this upload holds.');
@@ -134,7 +134,7 @@ export function layerOperations(deps: EcrDeps): Record<string, Operation> {
     },
 
     GetDownloadUrlForLayer: async (input, ctx) => {
-      const repo = await existingRepository(deps, input);
+      const repo = await existingRepository(deps, input, ctx, 'pull');
       const digest = layerDigest(requiredString(input, 'layerDigest'), 'layerDigest');
       const link = await meta.getBlobLink(repo.name, digest.text);
       if (link === undefined || (await registry.blobs.stat(digest)) === undefined) {

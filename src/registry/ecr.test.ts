@@ -492,3 +492,27 @@ describe('images', () => {
     expect(imageDetails).toMatchObject([{ imageTags: ['oci'], imageSizeInBytes: 64, imageManifestMediaType: MEDIA_TYPE.ociManifest }]);
   });
 });
+
+describe('rights', () => {
+  it('the ECR API asks the same authorizer as the OCI API: AccessDeniedException, and nothing changes', async () => {
+    await using guarded = await startRegistry({ authorize: ({ action, repository }) => !(repository === 'locked' && action !== 'pull') && repository !== 'hidden' });
+    for (const name of ['locked', 'hidden']) await guarded.ecrCall('CreateRepository', { repositoryName: name });
+    const denied = async (operation: string, input: Record<string, unknown>) => {
+      const err = await guarded.ecrCall(operation, input).then(() => undefined, (e: unknown) => e);
+      expect(err, operation).toMatchObject({ code: 'AccessDeniedException' });
+    };
+    await denied('InitiateLayerUpload', { repositoryName: 'locked' });
+    await denied('PutImage', { repositoryName: 'locked', imageManifest: '{}' });
+    await denied('BatchDeleteImage', { repositoryName: 'locked', imageIds: [{ imageTag: 'x' }] });
+    await denied('DeleteRepository', { repositoryName: 'locked', force: true });
+    await denied('ListImages', { repositoryName: 'hidden' });
+    await denied('DescribeImages', { repositoryName: 'hidden' });
+    await denied('BatchGetImage', { repositoryName: 'hidden', imageIds: [{ imageTag: 'x' }] });
+    await denied('BatchCheckLayerAvailability', { repositoryName: 'hidden', layerDigests: [digestText('x')] });
+    await denied('GetDownloadUrlForLayer', { repositoryName: 'hidden', layerDigest: digestText('x') });
+    // Pulling from 'locked' is allowed.
+    expect((await guarded.ecrCall('ListImages', { repositoryName: 'locked' })).imageIds).toEqual([]);
+    expect(await guarded.registry.metadata.countUploads()).toBe(0);
+    expect(await guarded.registry.metadata.getRepository('locked')).toBeDefined();
+  });
+});

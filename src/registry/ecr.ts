@@ -113,7 +113,7 @@ function repositoryOperations(deps: EcrDeps): Record<string, Operation> {
     },
 
     DeleteRepository: async (input, ctx) => {
-      const record = await existingRepository(deps, input);
+      const record = await existingRepository(deps, input, ctx, 'delete');
       const force = optionalBool(input, 'force') ?? false;
       if (!force && (await meta.countManifests(record.name)) > 0) {
         throw new BerthError(
@@ -134,8 +134,8 @@ function repositoryOperations(deps: EcrDeps): Record<string, Operation> {
       return { authorizationData: registryIds.map(() => ({ authorizationToken, expiresAt, proxyEndpoint: deps.registryEndpoint })) };
     },
 
-    PutImageTagMutability: async (input) => {
-      const record = await existingRepository(deps, input);
+    PutImageTagMutability: async (input, ctx) => {
+      const record = await existingRepository(deps, input, ctx);
       const imageTagMutability = optionalEnum(input, 'imageTagMutability', IMAGE_TAG_MUTABILITIES);
       if (imageTagMutability === undefined) throw invalid(`Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must not be null'`);
       const filters = exclusionFilters(input, imageTagMutability);
@@ -152,8 +152,8 @@ function repositoryOperations(deps: EcrDeps): Record<string, Operation> {
       };
     },
 
-    PutImageScanningConfiguration: async (input) => {
-      const record = await existingRepository(deps, input);
+    PutImageScanningConfiguration: async (input, ctx) => {
+      const record = await existingRepository(deps, input, ctx);
       const scanning = optionalObject(input, 'imageScanningConfiguration');
       if (scanning === undefined) throw invalid(`Invalid parameter at 'imageScanningConfiguration' failed to satisfy constraint: 'Member must not be null'`);
       const scanOnPush = optionalBool(scanning, 'scanOnPush', 'imageScanningConfiguration.scanOnPush') ?? false;

@@ -84,6 +84,8 @@ export interface Registry {
   readonly blobs: BlobStore;
   readonly uploads: UploadSessions;
   readonly downloadUrls: DownloadUrlSigner;
+  /** The one rights check; the ECR API asks it too, so both APIs grant the same. */
+  readonly authorize: RegistryAuthorizer;
   readonly accountId: string;
   readonly maxBlobBytes: number;
 }
@@ -97,6 +99,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const uploads = new UploadSessions(blobs, metadata, { maxBlobBytes, maxSessions: options.maxUploadSessions ?? DEFAULT_MAX_UPLOAD_SESSIONS }, now);
   const lookupAccessKey = options.lookupAccessKey ?? storeAccessKeyLookup(options.store);
   const tokens = new TokenValidator(options.store, options.accountId, lookupAccessKey);
+  const authorize = options.authorize ?? sameAccountAuthorizer(options.accountId);
   const downloadUrls = new DownloadUrlSigner(options.store, options.accountId, lookupAccessKey);
   const serve = createDistributionHandler({
     meta: metadata,
@@ -104,7 +107,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     uploads,
     tokens,
     downloadUrls,
-    authorize: options.authorize ?? sameAccountAuthorizer(options.accountId),
+    authorize,
     createRepositoryOnPush: options.createRepositoryOnPush ?? true,
     maxBlobBytes,
     realm: options.realm ?? 'berth',
@@ -140,6 +143,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     blobs,
     uploads,
     downloadUrls,
+    authorize,
     accountId: options.accountId,
     maxBlobBytes,
   };
