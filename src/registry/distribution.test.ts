@@ -258,6 +258,26 @@ describe('blobs: monolithic uploads, HEAD, GET, Range, DELETE', () => {
     expect(Buffer.from(await several.arrayBuffer()).equals(body)).toBe(true);
   });
 
+  it('a download the client abandons mid-stream is no fault, and the registry carries on', async () => {
+    const name = repo();
+    const body = bytesOf(8 * 1024 * 1024, 6);
+    const digest = await reg.pushBlob(name, body);
+    const socket = connect(reg.port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    socket.write(`GET /v2/${name}/blobs/${digest} HTTP/1.1\r\nHost: x\r\nAuthorization: ${reg.authorization}\r\n\r\n`);
+    let received = 0;
+    await new Promise<void>((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > 1024 * 1024) resolve();
+      });
+    });
+    socket.destroy();
+    const again = await reg.request(`/v2/${name}/blobs/${digest}`, { headers: { range: 'bytes=0-3' } });
+    expect(again.status).toBe(206);
+    // afterAll checks that nothing was logged as an error.
+  });
+
   it('DELETE unlinks a blob from the repository (202), then it is BLOB_UNKNOWN', async () => {
     const name = repo();
     const digest = await reg.pushBlob(name, bytesOf(64, 9));

@@ -249,8 +249,10 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
     try {
       await pipeline(handle.createReadStream({ start, end, autoClose: true }), call.res);
     } catch (err) {
-      // The client stopped reading (its download resumes with Range); nothing to answer.
-      throw new ClientAbortedError(err);
+      // The client stopped reading (its download resumes with Range): nothing to answer. Anything
+      // else (a disk error) is a fault, logged by the handler, which also drops the connection.
+      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') throw new ClientAbortedError(err);
+      throw err;
     }
   }
 
