@@ -990,6 +990,13 @@ describe('names, rights and limits', () => {
     expect(await small.blobFiles()).toEqual([]);
   });
 
+  it('a server fault is UNKNOWN (500), logged with its cause', async () => {
+    await using broken = await startRegistry();
+    await broken.store.close();
+    await expectError(await broken.request('/v2/'), 500, 'UNKNOWN');
+    expect(broken.logs.filter((line) => line.level === 'error').map((line) => line.message)).toEqual(['registry request failed']);
+  });
+
   it('a non-numeric Content-Length never gets here (the HTTP parser refuses it), but a declared length that lies is SIZE_INVALID', async () => {
     const name = repo();
     const location = await startUpload(name);
