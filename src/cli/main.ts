@@ -55,7 +55,8 @@ async function run(opts: CliServerOptions, what: 'up' | 'server'): Promise<void>
   } else {
     const lines = [
       `Berth ${VERSION} is ${what === 'up' ? 'up' : 'serving'}`,
-      `  API          ${info.endpoint}   (ECS, signed with SigV4)`,
+      `  API          ${info.endpoint}   (ECS and ECR, signed with SigV4)`,
+      `  Registry     ${info.endpoint.replace(/^http:\/\//, '')}   (OCI; user AWS, password from aws ecr get-login-password)`,
       `  Credentials  ${info.credentialsFile}   (profile default)`,
       `  State        ${info.home}`,
       '',

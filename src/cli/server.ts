@@ -3,13 +3,14 @@
  * the admin key and the `default` cluster exist, and serves every API on one port.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createEcsService } from '../ecs/index.js';
 import { DEFAULT_CLUSTER } from '../ecs/arn.js';
-import { AccessKeyCache, createEdge, ensureAdminKey } from '../edge/index.js';
+import { AccessKeyCache, consoleLogger, createEdge, ensureAdminKey } from '../edge/index.js';
 import type { RequestContext } from '../protocols/index.js';
+import { createEcrService, createRegistry, type Registry } from '../registry/index.js';
 import { SqliteStore } from '../store/index.js';
 
 export interface ServerOptions {
@@ -38,12 +39,19 @@ export interface RunningServer {
 
 /** The store file under the home directory. */
 export const STATE_FILE = 'state.db';
+/** ECR's UploadLayerPart carries up to 20 MiB parts, base64 in JSON: the API body limit allows them. */
+const ECR_LAYER_PART_BYTES = 20 * 1024 * 1024;
+const MAX_API_BODY_BYTES = 28 * 1024 * 1024;
+/** Large image pushes stream for minutes; Node's default cuts requests at 300 s. */
+const REQUEST_TIMEOUT_MS = 60 * 60 * 1000;
+const REGISTRY_GC_INTERVAL_MS = 60 * 60 * 1000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true, mode: 0o700 });
   const store = SqliteStore.open(join(options.home, STATE_FILE));
   let http: Server | undefined;
   let keys: AccessKeyCache | undefined;
+  let registry: Registry | undefined;
   try {
     await ensureAdminKey(store, options.home, options.accountId);
     const configFile = join(options.home, 'config');
@@ -53,8 +61,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const ecs = createEcsService({ store });
     await ensureDefaultCluster(ecs.operations['CreateCluster'], options);
 
-    const edge = createEdge({ services: [ecs], region: options.region, accountId: options.accountId, credentials: keys.lookup });
-    const server = createServer({ keepAliveTimeout: 65_000 }, edge).on('upgrade', edge.upgrade);
+    // The port is known only once listening, and ECR's repository URIs name it: listen first,
+    // then build the edge and hand requests to it.
+    let listener: RequestListener = (_req, res) => {
+      res.writeHead(503).end();
+    };
+    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => listener(req, res));
     http = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -72,20 +84,44 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       accountId: options.accountId,
       pid: process.pid,
     };
+    registry = await createRegistry({ store, root: join(options.home, 'registry'), accountId: options.accountId, lookupAccessKey: keys.lookup });
+    const ecr = createEcrService({ registry, registryEndpoint: info.endpoint, layerPartSize: ECR_LAYER_PART_BYTES });
+    const edge = createEdge({
+      services: [ecs, ecr],
+      region: options.region,
+      accountId: options.accountId,
+      credentials: keys.lookup,
+      maxBodyBytes: MAX_API_BODY_BYTES,
+    });
+    edge.mount('/v2/', registry.handle);
+    server.on('upgrade', edge.upgrade);
+    listener = edge;
+
+    // Unreferenced blobs (deleted images, abandoned uploads) are swept hourly; the registry keeps
+    // a grace period so a push in flight is never collected.
+    const gcRegistry = registry;
+    const gcTimer = setInterval(() => {
+      gcRegistry.gc().catch((err: unknown) => consoleLogger.error('registry garbage collection failed', { err }));
+    }, REGISTRY_GC_INTERVAL_MS).unref();
+
     const openKeys = keys;
+    const openRegistry = registry;
     return {
       info: () => info,
       async close() {
+        clearInterval(gcTimer);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await openRegistry.close();
         await openKeys.close();
         await store.close();
       },
     };
   } catch (err) {
     http?.close();
+    await registry?.close();
     await keys?.close();
     await store.close();
     throw err;

@@ -21,7 +21,7 @@ export interface CliResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
-  /** stdout parsed as JSON (undefined when empty). */
+  /** stdout parsed as JSON (undefined when empty or not JSON). */
   readonly json: any;
 }
 
@@ -55,6 +55,16 @@ function findCli(version: RegExp): string {
     if (res.status === 0 && version.test(`${res.stdout}${res.stderr}`.trim())) return path;
   }
   throw new Error(`no AWS CLI matching ${version} on PATH`);
+}
+
+/** CLI output as JSON; some commands (get-login-password) print plain text, which stays in stdout. */
+function parseJson(stdout: string): unknown {
+  if (stdout === '') return undefined;
+  try {
+    return JSON.parse(stdout);
+  } catch {
+    return undefined;
+  }
 }
 
 interface Started {
@@ -123,7 +133,7 @@ export async function startBerth(): Promise<Berth> {
     });
     if (res.error) throw res.error;
     const stdout = res.stdout.trim();
-    return { code: res.status ?? -1, stdout, stderr: res.stderr, json: stdout === '' ? undefined : JSON.parse(stdout) };
+    return { code: res.status ?? -1, stdout, stderr: res.stderr, json: parseJson(stdout) };
   };
 
   const stopChild = (signal: NodeJS.Signals) =>
