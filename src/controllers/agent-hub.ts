@@ -1,0 +1,811 @@
+/**
+ * The server end of agent sessions (`/agent` on the API port): registers the host as a container
+ * instance, tells its agent which tasks to run and stop, and stores what the agent reports.
+ *
+ * Level-triggered: on every (re)connect the hub compares the whole of the instance's desired state
+ * with what the agent says it runs, then follows a Store watch on the cluster's tasks from the
+ * revision it compared at. Sending is idempotent on the agent's side, so a comparison repeated
+ * after a reconnect, a watch restart or a race costs a duplicate message, never a wrong state.
+ * Reports are written with compare-and-swap, together with the ListTasks index entry and the
+ * instance's counts and reservation, in one transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import {
+  PROTOCOL_VERSION,
+  type AgentMessage,
+  type ContainerStateChange,
+  type ContainerUsage,
+  type ServerMessage,
+  type StopCode,
+  type TaskStateChange,
+} from '../agent/protocol.js';
+import { clusterNameOf, parseEcsArn } from '../ecs/arn.js';
+import { containerInstanceOperations, setAgentConnected, type ContainerInstance } from '../ecs/container-instances.js';
+import { keys } from '../ecs/keys.js';
+import { readJson } from '../ecs/repo.js';
+import type { StoredTaskDefinition, TaskDefinition } from '../ecs/task-definition-types.js';
+import { instanceIdOf, releaseOnInstance } from '../ecs/task-reservation.js';
+import { taskDefinitionRefOf, taskReservation, type Task, type TaskReservation } from '../ecs/task-shape.js';
+import { taskIndexOps } from '../ecs/tasks.js';
+import { consoleLogger, verifySigV4, type CredentialLookup, type Logger, type UpgradeHandler } from '../edge/index.js';
+import { BerthError, toBerthError, type Caller, type RequestContext } from '../protocols/index.js';
+import { StoreError, type Compare, type Op, type Store, type Watch, type WatchEvent } from '../store/index.js';
+import { applyTaskStateChange, instanceEffect } from './task-state.js';
+
+/** How often each side sends a heartbeat by default; the agent learns the server's from `welcome`. */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+/** A session that sends nothing for this many heartbeat intervals is closed. */
+export const IDLE_HEARTBEATS = 3;
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** WebSocket close codes the hub uses (4000–4999 are the application's). */
+export const CLOSE_REPLACED = 4000;
+export const CLOSE_IDLE = 4001;
+export const CLOSE_REFUSED = 4002;
+
+export interface AgentHubOptions {
+  readonly store: Store;
+  readonly region: string;
+  /** Access keys of other accounts are refused, as the edge refuses them. */
+  readonly accountId: string;
+  readonly credentials: CredentialLookup;
+  /** The clock for signatures and for the timestamps written to tasks; tests pin it. */
+  readonly now?: () => Date;
+  readonly logger?: Logger;
+  readonly heartbeatMs?: number;
+  readonly maxMessageBytes?: number;
+  /** Pause before re-watching after a store failure (default 1 s). */
+  readonly retryDelayMs?: number;
+}
+
+/** The latest resource usage an agent reported for a task (for metrics and autoscaling). */
+export interface TaskUsage {
+  /** Epoch milliseconds, as measured on the agent. */
+  readonly at: number;
+  readonly containerInstanceArn: string;
+  readonly containers: readonly ContainerUsage[];
+}
+
+export interface AgentHub {
+  /** Mount with `edge.mountUpgrade(AGENT_SESSION_PATH, hub.upgrade)`. */
+  readonly upgrade: UpgradeHandler;
+  /** The latest usage reported for a task still running, or undefined. */
+  usage(taskArn: string): TaskUsage | undefined;
+  /** Ends every session (their instances are marked disconnected) and refuses new ones. */
+  close(): Promise<void>;
+}
+
+interface InstanceRef {
+  readonly cluster: string;
+  readonly id: string;
+  readonly arn: string;
+  /** `cluster/id`: which session owns the instance. */
+  readonly key: string;
+}
+
+interface Session {
+  readonly ws: WebSocket;
+  readonly caller: Caller;
+  instance?: InstanceRef;
+  /** Tasks the agent runs, or was told to run, and has not reported STOPPED (this session). */
+  readonly agentRuns: Set<string>;
+  /** Tasks told to stop in this session. */
+  readonly stopsSent: Set<string>;
+  /** Unfinished tasks placed on the instance: whose stats are taken. */
+  readonly onInstance: Set<string>;
+  /** The store revision the session has compared against. */
+  revision: number;
+  lastHeard: number;
+  closed: boolean;
+  /** Messages are handled one at a time, in order: reports about one task must not overtake. */
+  chain: Promise<void>;
+  pending: number;
+  following: Promise<void>;
+  disconnected: Promise<void>;
+  watch?: Watch;
+  timer?: NodeJS.Timeout;
+  /** Resolves when the session ends; cuts a retry pause short. */
+  readonly ended: Promise<void>;
+  readonly end: () => void;
+}
+
+/** Stop codes the protocol carries; others (SpotInterruption…) are not the agent's business. */
+const PROTOCOL_STOP_CODES: readonly string[] = ['TaskFailedToStart', 'EssentialContainerExited', 'UserInitiated', 'ServiceSchedulerInitiated'];
+const MAX_CAS_ATTEMPTS = 20;
+const MAX_CACHED_TASK_DEFINITIONS = 1024;
+const PAGE = 500;
+/** Past this many unhandled messages the socket stops reading until the backlog drains. */
+const HIGH_WATER = 256;
+const LOW_WATER = 64;
+
+/**
+ * Creates the hub. The composition root mounts its `upgrade` on the edge and closes it before the
+ * store.
+ *
+ * @example
+ * const hub = createAgentHub({ store, region, accountId, credentials: keys.lookup });
+ * edge.mountUpgrade(AGENT_SESSION_PATH, hub.upgrade);
+ */
+export function createAgentHub(options: AgentHubOptions): AgentHub {
+  const { store, region } = options;
+  const now = options.now ?? (() => new Date());
+  const logger = options.logger ?? consoleLogger;
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const retryDelayMs = options.retryDelayMs ?? 1000;
+  const register = containerInstanceOperations({ store })['RegisterContainerInstance']!;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES });
+
+  const all = new Set<Session>();
+  const owners = new Map<string, Session>();
+  const connectedWrites = new Map<string, Promise<void>>();
+  const usages = new Map<string, TaskUsage>();
+  const taskDefinitions = new Map<string, TaskDefinition>();
+  let closed = false;
+
+  // A key of another account is as unknown here as at the edge.
+  const lookup: CredentialLookup = async (accessKeyId) => {
+    const credential = await options.credentials(accessKeyId);
+    return credential?.accountId === options.accountId ? credential : undefined;
+  };
+
+  // ---- the handshake ---------------------------------------------------------------------------
+
+  const upgrade: UpgradeHandler = async (req, socket, head) => {
+    // Until ws owns the socket, an error on it (the agent hung up mid-auth) must not go unheard.
+    const early = (err: Error) => logger.debug('agent socket failed before the upgrade', { error: err });
+    socket.on('error', early);
+    if (closed) return refuse(socket, 503, 'ServiceUnavailableException', 'The server is shutting down; retry later.');
+    let caller: Caller;
+    try {
+      const verified = await verifySigV4(
+        { method: req.method ?? 'GET', url: req.url ?? '/', headers: headerPairs(req), body: new Uint8Array() },
+        { region, service: 'ecs', now: now(), lookup },
+      );
+      caller = { accessKeyId: verified.accessKeyId, accountId: verified.accountId };
+    } catch (thrown) {
+      const err = toBerthError(thrown);
+      if (err.isFault) logger.error('agent session authentication failed', { error: err });
+      else logger.debug('agent session refused', { code: err.code, message: err.message, cause: err.cause });
+      return refuse(socket, err.isFault ? 500 : 403, err.code, err.message);
+    }
+    if (closed) return refuse(socket, 503, 'ServiceUnavailableException', 'The server is shutting down; retry later.');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', early);
+      open(ws, caller);
+    });
+  };
+
+  function open(ws: WebSocket, caller: Caller): void {
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const session: Session = {
+      ws,
+      caller,
+      agentRuns: new Set(),
+      stopsSent: new Set(),
+      onInstance: new Set(),
+      revision: 0,
+      lastHeard: Date.now(),
+      closed: false,
+      chain: Promise.resolve(),
+      pending: 0,
+      following: Promise.resolve(),
+      disconnected: Promise.resolve(),
+      ended,
+      end,
+    };
+    all.add(session);
+    ws.on('message', (data, isBinary) => {
+      session.lastHeard = Date.now();
+      session.pending++;
+      if (session.pending > HIGH_WATER) ws.pause();
+      session.chain = session.chain
+        .then(() => handle(session, data, isBinary))
+        .catch((err: unknown) => logger.error('agent message handling failed', { instance: session.instance?.arn, error: err }))
+        .finally(() => {
+          session.pending--;
+          if (session.pending < LOW_WATER && ws.isPaused) ws.resume();
+        });
+    });
+    ws.on('error', (err) => logger.warn('agent session failed', { instance: session.instance?.arn, error: err }));
+    ws.on('close', () => endSession(session));
+    session.timer = setInterval(() => {
+      if (Date.now() - session.lastHeard > IDLE_HEARTBEATS * heartbeatMs) {
+        endSession(session, CLOSE_IDLE, `no message for ${IDLE_HEARTBEATS} heartbeat intervals`);
+      } else {
+        send(session, { type: 'heartbeat', at: now().getTime() });
+      }
+    }, heartbeatMs);
+  }
+
+  /** Ends a session once: stops its timer and watch, closes its socket, and updates agentConnected. */
+  function endSession(session: Session, code?: number, reason?: string): void {
+    if (session.closed) return;
+    session.closed = true;
+    session.end();
+    clearInterval(session.timer);
+    session.watch?.close();
+    all.delete(session);
+    if (session.ws.readyState === session.ws.OPEN) session.ws.close(code, reason);
+    const instance = session.instance;
+    if (instance !== undefined && owners.get(instance.key) === session) {
+      owners.delete(instance.key);
+      session.disconnected = syncConnected(instance);
+      // Usage from a host no one hears from is stale; a successor session reports afresh.
+      for (const taskArn of session.onInstance) usages.delete(taskArn);
+    }
+  }
+
+  /**
+   * Writes agentConnected as the owner map says it is now. Writes for one instance run one after
+   * another, so a replaced session's "false" can never land after its successor's "true".
+   */
+  function syncConnected(instance: InstanceRef): Promise<void> {
+    const previous = connectedWrites.get(instance.key) ?? Promise.resolve();
+    const write = previous
+      .then(async () => {
+        const owner = owners.get(instance.key);
+        await setAgentConnected(store, instance.cluster, instance.id, owner !== undefined && !owner.closed);
+      })
+      .catch((err: unknown) => logger.error('could not record whether an agent is connected', { instance: instance.arn, error: err }));
+    connectedWrites.set(instance.key, write);
+    void write.finally(() => {
+      if (connectedWrites.get(instance.key) === write) connectedWrites.delete(instance.key);
+    });
+    return write;
+  }
+
+  // ---- messages from the agent -----------------------------------------------------------------
+
+  async function handle(session: Session, data: RawData, isBinary: boolean): Promise<void> {
+    let message: AgentMessage;
+    try {
+      if (isBinary) throw new InvalidAgentMessage('messages are JSON text, not binary frames');
+      message = parseAgentMessage(rawText(data));
+    } catch (err) {
+      if (!(err instanceof InvalidAgentMessage)) throw err;
+      sendError(session, 'InvalidMessage', err.message);
+      return;
+    }
+    switch (message.type) {
+      case 'hello':
+        return onHello(session, message);
+      case 'heartbeat':
+        return;
+      case 'taskStateChange':
+        if (session.instance === undefined) return sendError(session, 'HelloRequired', 'Send hello first.');
+        return onTaskStateChange(session, session.instance, message.change, message.seq);
+      case 'stats':
+        if (session.instance === undefined) return sendError(session, 'HelloRequired', 'Send hello first.');
+        return onStats(session, session.instance, message);
+    }
+  }
+
+  async function onHello(session: Session, hello: Extract<AgentMessage, { type: 'hello' }>): Promise<void> {
+    if (session.closed) return;
+    if (session.instance !== undefined) return sendError(session, 'AlreadyWelcomed', `This session is already ${session.instance.arn}.`);
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      return refuseSession(session, 'UnsupportedProtocolVersion', `The server speaks protocol version ${PROTOCOL_VERSION}; the agent sent ${hello.protocolVersion}.`);
+    }
+    const ctx: RequestContext = { requestId: randomUUID(), caller: session.caller, region, now: now() };
+    let arn: string;
+    let cluster: string;
+    try {
+      cluster = clusterNameOf(hello.cluster);
+      const input = {
+        cluster: hello.cluster,
+        ...(hello.containerInstanceArn === undefined ? {} : { containerInstanceArn: hello.containerInstanceArn }),
+        totalResources: hello.totalResources,
+        attributes: hello.attributes,
+        versionInfo: { agentVersion: hello.agentVersion },
+      };
+      const result = (await register(input, ctx)) as { containerInstance: { containerInstanceArn: string } };
+      arn = result.containerInstance.containerInstanceArn;
+    } catch (thrown) {
+      const err = toBerthError(thrown);
+      if (err.isFault) logger.error('agent registration failed', { cluster: hello.cluster, hostname: hello.hostname, error: err });
+      return refuseSession(session, err.code, err.message);
+    }
+    if (session.closed) return;
+    const instance: InstanceRef = { cluster, id: instanceIdOf(arn), arn, key: `${cluster}/${instanceIdOf(arn)}` };
+    session.instance = instance;
+    const previous = owners.get(instance.key);
+    owners.set(instance.key, session);
+    if (previous !== undefined && previous !== session) endSession(previous, CLOSE_REPLACED, 'replaced by a newer session for this instance');
+    await syncConnected(instance);
+    if (session.closed) return;
+    for (const taskArn of hello.runningTaskArns) session.agentRuns.add(taskArn);
+    logger.debug('agent connected', { instance: arn, hostname: hello.hostname, agentVersion: hello.agentVersion });
+    send(session, { type: 'welcome', containerInstanceArn: arn, heartbeatMs });
+    session.following = follow(session, instance);
+  }
+
+  async function onTaskStateChange(session: Session, instance: InstanceRef, change: TaskStateChange, seq: number | undefined): Promise<void> {
+    const ack = () => {
+      if (seq !== undefined) send(session, { type: 'ack', seq });
+    };
+    const id = taskIdIn(change.taskArn, instance.cluster);
+    if (id === undefined) {
+      sendError(session, 'InvalidTaskArn', `${change.taskArn} is not a task ARN of cluster ${instance.cluster}.`);
+      return ack();
+    }
+    // Before the write: the watch may deliver the write's event before this function resumes.
+    if (change.status === 'STOPPED') session.agentRuns.delete(change.taskArn);
+    else session.agentRuns.add(change.taskArn);
+    let outcome: StoreOutcome;
+    try {
+      outcome = await storeTaskStateChange(instance, id, change);
+    } catch (err) {
+      // Not acked: the agent resends the change after it reconnects.
+      logger.error('could not store a task state change', { task: change.taskArn, error: err });
+      sendError(session, 'ServerException', 'The task state change could not be stored; reconnect and send it again.');
+      endSession(session, 1011, 'store failure');
+      return;
+    }
+    if ('refused' in outcome) {
+      sendError(session, outcome.refused.code, outcome.refused.message);
+      return ack();
+    }
+    const task = outcome.task;
+    if (task.lastStatus === 'STOPPED') {
+      session.onInstance.delete(task.taskArn);
+      usages.delete(task.taskArn);
+      // The control plane finished the task already (stopped before the agent reported), yet the
+      // agent says it lives: make it stop.
+      if (change.status !== 'STOPPED' && !session.stopsSent.has(task.taskArn)) sendStop(session, task);
+    }
+    ack();
+  }
+
+  function onStats(session: Session, instance: InstanceRef, stats: Extract<AgentMessage, { type: 'stats' }>): void {
+    for (const t of stats.tasks) {
+      // Only tasks of this instance: an agent cannot write usage for another host's tasks.
+      if (!session.onInstance.has(t.taskArn)) continue;
+      usages.set(t.taskArn, { at: stats.at, containerInstanceArn: instance.arn, containers: t.containers });
+    }
+  }
+
+  // ---- desired state → the agent ---------------------------------------------------------------
+
+  /** Compares the instance's tasks with the agent, then follows the watch; re-lists when it must. */
+  async function follow(session: Session, instance: InstanceRef): Promise<void> {
+    let relist = true;
+    while (!session.closed) {
+      try {
+        if (relist) {
+          await compareAll(session, instance);
+          relist = false;
+        }
+        const watch = store.watch(keys.tasks(instance.cluster), { fromRevision: session.revision + 1 });
+        session.watch = watch;
+        if (session.closed) {
+          watch.close();
+          return;
+        }
+        for await (const batch of watch) {
+          for (const event of batch) await onTaskEvent(session, instance, event);
+          const last = batch[batch.length - 1];
+          if (last !== undefined) session.revision = last.kv.modRevision;
+        }
+        if (session.closed) return;
+        logger.warn('task watch ended; watching again', { instance: instance.arn, revision: session.revision });
+        await pause(session);
+      } catch (err) {
+        if (session.closed || (err instanceof StoreError && err.kind === 'closed')) return;
+        if (err instanceof StoreError && err.kind === 'compacted') {
+          logger.warn('task watch fell behind compaction; comparing the whole instance again', { instance: instance.arn });
+          relist = true;
+        } else {
+          logger.error('following the instance tasks failed; retrying', { instance: instance.arn, error: err });
+          await pause(session);
+        }
+      }
+    }
+  }
+
+  const pause = (session: Session) =>
+    Promise.race([session.ended, new Promise<void>((resolve) => setTimeout(resolve, retryDelayMs).unref())]);
+
+  /** The full comparison: every task of the cluster placed here, and what the agent runs unasked. */
+  async function compareAll(session: Session, instance: InstanceRef): Promise<void> {
+    const placed = new Set<string>();
+    let startAfter: string | undefined;
+    let revision: number | undefined;
+    for (;;) {
+      const page = await store.range(keys.tasks(instance.cluster), { limit: PAGE, ...(startAfter === undefined ? {} : { startAfter }) });
+      // Watching from the first page's revision replays whatever changed while paging: a
+      // comparison repeated, never one missed.
+      revision ??= page.revision;
+      for (const kv of page.kvs) {
+        const task = parseTask(kv.key, kv.value);
+        if (task?.containerInstanceArn !== instance.arn) continue;
+        placed.add(task.taskArn);
+        await compare(session, instance, task);
+        if (session.closed) return;
+      }
+      if (!page.more || page.kvs.length === 0) break;
+      startAfter = page.kvs[page.kvs.length - 1]!.key;
+    }
+    for (const taskArn of [...session.agentRuns]) {
+      if (placed.has(taskArn)) continue;
+      session.agentRuns.delete(taskArn);
+      sendStop(session, { taskArn, stoppedReason: 'The task is not placed on this container instance.' });
+    }
+    session.revision = revision;
+  }
+
+  async function onTaskEvent(session: Session, instance: InstanceRef, event: WatchEvent): Promise<void> {
+    if (event.type === 'delete') {
+      const gone = event.prevKv === undefined ? undefined : parseTask(event.prevKv.key, event.prevKv.value);
+      if (gone?.containerInstanceArn !== instance.arn) return;
+      session.onInstance.delete(gone.taskArn);
+      usages.delete(gone.taskArn);
+      if (session.agentRuns.delete(gone.taskArn)) sendStop(session, { taskArn: gone.taskArn, stoppedReason: 'The task was deleted.' });
+      return;
+    }
+    const task = parseTask(event.kv.key, event.kv.value);
+    if (task?.containerInstanceArn === instance.arn) await compare(session, instance, task);
+  }
+
+  /** What the agent must be told about one task, if anything. */
+  async function compare(session: Session, instance: InstanceRef, task: Task): Promise<void> {
+    const arn = task.taskArn;
+    if (task.lastStatus === 'STOPPED') {
+      session.onInstance.delete(arn);
+      usages.delete(arn);
+      if (session.agentRuns.has(arn) && !session.stopsSent.has(arn)) sendStop(session, task);
+      return;
+    }
+    session.onInstance.add(arn);
+    if (task.desiredStatus === 'RUNNING') {
+      if (!session.agentRuns.has(arn)) await sendRun(session, instance, task);
+    } else if (!session.stopsSent.has(arn)) {
+      sendStop(session, task);
+    }
+  }
+
+  async function sendRun(session: Session, instance: InstanceRef, task: Task): Promise<void> {
+    session.agentRuns.add(task.taskArn);
+    const td = await taskDefinitionOf(task);
+    if (td !== undefined) {
+      send(session, { type: 'runTask', task, taskDefinition: td });
+      return;
+    }
+    // Nothing to run it from: fail it the way ECS fails a task that cannot start.
+    session.agentRuns.delete(task.taskArn);
+    const id = taskIdIn(task.taskArn, instance.cluster);
+    if (id === undefined) return;
+    const failed: TaskStateChange = {
+      taskArn: task.taskArn,
+      status: 'STOPPED',
+      stopCode: 'TaskFailedToStart',
+      reason: `The task definition ${task.taskDefinitionArn} is not available.`,
+      containers: [],
+    };
+    const outcome = await storeTaskStateChange(instance, id, failed);
+    if ('refused' in outcome) logger.warn('could not fail a task without a task definition', { task: task.taskArn, ...outcome.refused });
+  }
+
+  function sendStop(session: Session, task: Pick<Task, 'taskArn' | 'stoppedReason' | 'stopCode'>): void {
+    session.stopsSent.add(task.taskArn);
+    const stopCode = task.stopCode !== undefined && PROTOCOL_STOP_CODES.includes(task.stopCode) ? (task.stopCode as StopCode) : undefined;
+    send(session, {
+      type: 'stopTask',
+      taskArn: task.taskArn,
+      ...(task.stoppedReason === undefined ? {} : { reason: task.stoppedReason }),
+      ...(stopCode === undefined ? {} : { stopCode }),
+    });
+  }
+
+  function send(session: Session, message: ServerMessage): void {
+    if (session.ws.readyState !== session.ws.OPEN) return;
+    session.ws.send(JSON.stringify(message), (err) => {
+      if (err) logger.debug('could not send to an agent', { instance: session.instance?.arn, type: message.type, error: err });
+    });
+  }
+
+  const sendError = (session: Session, code: string, message: string) => send(session, { type: 'error', code, message });
+
+  function refuseSession(session: Session, code: string, message: string): void {
+    sendError(session, code, message);
+    endSession(session, CLOSE_REFUSED, code.slice(0, 100));
+  }
+
+  // ---- reports → the store ---------------------------------------------------------------------
+
+  type StoreOutcome = { readonly task: Task } | { readonly refused: { readonly code: string; readonly message: string } };
+
+  /**
+   * Applies a report to the stored task with compare-and-swap; in the same transaction: the
+   * ListTasks index (desiredStatus may change) and the instance's counts and reservation.
+   */
+  async function storeTaskStateChange(instance: InstanceRef, id: string, change: TaskStateChange): Promise<StoreOutcome> {
+    const taskKey = keys.task(instance.cluster, id);
+    const instanceKey = keys.containerInstance(instance.cluster, instance.id);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = await readJson<Task>(store, taskKey);
+      if (current === undefined) return { refused: { code: 'TaskNotFound', message: `There is no task ${change.taskArn}.` } };
+      if (current.value.containerInstanceArn !== instance.arn) {
+        return { refused: { code: 'TaskNotOnInstance', message: `The task ${change.taskArn} is not placed on ${instance.arn}.` } };
+      }
+      const td = await taskDefinitionOf(current.value);
+      const essential = td === undefined ? undefined : new Set(td.containerDefinitions.filter((c) => c.essential).map((c) => c.name));
+      const next = applyTaskStateChange(current.value, change, now(), essential);
+      if (next === current.value) return { task: next };
+
+      const compares: Compare[] = [{ key: taskKey, target: 'mod', op: '=', value: current.modRevision }];
+      const ops: Op[] = [{ type: 'put', key: taskKey, value: JSON.stringify(next) }, ...taskIndexOps(instance.cluster, current.value, next)];
+      const effect = instanceEffect(current.value, next);
+      if (effect.kind !== 'none') {
+        // A force-deregistered instance has no counts left to keep.
+        const ci = await readJson<ContainerInstance>(store, instanceKey);
+        if (ci !== undefined) {
+          const updated =
+            effect.kind === 'started'
+              ? {
+                  ...ci.value,
+                  pendingTasksCount: Math.max(0, ci.value.pendingTasksCount - 1),
+                  runningTasksCount: ci.value.runningTasksCount + 1,
+                  version: ci.value.version + 1,
+                }
+              : releaseOnInstance(ci.value, reservationOf(current.value, td), effect.wasRunning);
+          compares.push({ key: instanceKey, target: 'mod', op: '=', value: ci.modRevision });
+          ops.push({ type: 'put', key: instanceKey, value: JSON.stringify(updated) });
+        }
+      }
+      if ((await store.txn(compares, ops)).succeeded) return { task: next };
+    }
+    throw new BerthError('ServerException', `Too many concurrent changes to ${change.taskArn} and its container instance.`);
+  }
+
+  /** The task's task definition (tags dropped), cached: a registered revision never changes. */
+  async function taskDefinitionOf(task: Task): Promise<TaskDefinition | undefined> {
+    const cached = taskDefinitions.get(task.taskDefinitionArn);
+    if (cached !== undefined) return cached;
+    const ref = taskDefinitionRefOf(task);
+    const stored = ref === undefined ? undefined : await readJson<StoredTaskDefinition>(store, keys.taskDefinition(ref.family, ref.revision));
+    if (stored === undefined) return undefined;
+    const { tags: _tags, ...td } = stored.value;
+    if (taskDefinitions.size >= MAX_CACHED_TASK_DEFINITIONS) taskDefinitions.clear();
+    taskDefinitions.set(task.taskDefinitionArn, td);
+    return td;
+  }
+
+  function parseTask(key: string, value: string): Task | undefined {
+    try {
+      return JSON.parse(value) as Task;
+    } catch (err) {
+      logger.error('ignoring a task record that is not JSON', { key, error: err });
+      return undefined;
+    }
+  }
+
+  return {
+    upgrade,
+    usage: (taskArn) => usages.get(taskArn),
+    async close() {
+      closed = true;
+      const sessions = [...all];
+      for (const session of sessions) endSession(session, 1001, 'server shutting down');
+      await Promise.all(sessions.map((s) => Promise.all([s.following, s.chain, s.disconnected])));
+      await Promise.all([...connectedWrites.values()]);
+      // A peer that does not answer the close handshake must not hold the HTTP server open.
+      for (const session of sessions) session.ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** What a task holds on its instance: its cpu and memory as stored, static host ports from its task definition. */
+function reservationOf(task: Task, td: TaskDefinition | undefined): TaskReservation {
+  const ports = td === undefined ? { tcpPorts: [], udpPorts: [] } : taskReservation(td, task.overrides);
+  return { cpu: Number(task.cpu ?? 0), memory: Number(task.memory ?? 0), tcpPorts: ports.tcpPorts, udpPorts: ports.udpPorts };
+}
+
+/** The task id of an ARN of a task in `cluster` (long ARN format), else undefined. */
+function taskIdIn(taskArn: string, cluster: string): string | undefined {
+  const arn = parseEcsArn(taskArn);
+  if (arn?.resourceType !== 'task') return undefined;
+  const parts = arn.resource.split('/');
+  return parts.length === 2 && parts[0] === cluster && parts[1] !== '' ? parts[1] : undefined;
+}
+
+function headerPairs(req: IncomingMessage): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) out.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+  return out;
+}
+
+/** Answers an upgrade with an AWS-shaped JSON error and hangs up, before any WebSocket exists. */
+function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ __type: code, message });
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/x-amz-json-1.1\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+function rawText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data).toString('utf8');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading agent messages: nothing the agent sends is trusted until it has this shape.
+
+/** A message that is not one of the protocol's; the session answers with `error` and goes on. */
+export class InvalidAgentMessage extends Error {
+  override readonly name = 'InvalidAgentMessage';
+}
+
+type Json = Readonly<Record<string, unknown>>;
+const bad = (path: string, rule: string) => new InvalidAgentMessage(`${path} ${rule}`);
+
+function object(value: unknown, path: string): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(path, 'must be an object.');
+  return value as Json;
+}
+function string(o: Json, key: string, path: string): string {
+  const v = o[key];
+  if (typeof v !== 'string') throw bad(`${path}.${key}`, 'must be a string.');
+  return v;
+}
+function optionalString(o: Json, key: string, path: string): string | undefined {
+  return o[key] === undefined ? undefined : string(o, key, path);
+}
+function number(o: Json, key: string, path: string, integer = false, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+    throw bad(`${path}.${key}`, `must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}.`);
+  }
+  return v;
+}
+function optionalNumber(o: Json, key: string, path: string, integer = false, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  return o[key] === undefined ? undefined : number(o, key, path, integer, min, max);
+}
+function list(o: Json, key: string, path: string): { item: unknown; path: string }[] {
+  const v = o[key];
+  if (!Array.isArray(v)) throw bad(`${path}.${key}`, 'must be an array.');
+  return (v as unknown[]).map((item, i) => ({ item, path: `${path}.${key}[${i}]` }));
+}
+function oneOf<T extends string>(o: Json, key: string, path: string, values: readonly T[]): T {
+  const v = o[key];
+  if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) throw bad(`${path}.${key}`, `must be one of ${values.join(', ')}.`);
+  return v as T;
+}
+function optionalOneOf<T extends string>(o: Json, key: string, path: string, values: readonly T[]): T | undefined {
+  return o[key] === undefined ? undefined : oneOf(o, key, path, values);
+}
+const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
+const TASK_STATUSES = ['PROVISIONING', 'PENDING', 'ACTIVATING', 'RUNNING', 'DEACTIVATING', 'STOPPING', 'DEPROVISIONING', 'STOPPED'] as const;
+const CONTAINER_STATUSES = ['PENDING', 'RUNNING', 'STOPPED'] as const;
+const HEALTH = ['HEALTHY', 'UNHEALTHY', 'UNKNOWN'] as const;
+const STOP_CODES = ['TaskFailedToStart', 'EssentialContainerExited', 'UserInitiated', 'ServiceSchedulerInitiated'] as const;
+const PORT_MAX = 65535;
+
+function containerChange(value: unknown, path: string): ContainerStateChange {
+  const o = object(value, path);
+  const bindings =
+    o['networkBindings'] === undefined
+      ? undefined
+      : list(o, 'networkBindings', path).map(({ item, path: p }) => {
+          const b = object(item, p);
+          return {
+            bindIP: string(b, 'bindIP', p),
+            containerPort: number(b, 'containerPort', p, true, 0, PORT_MAX),
+            hostPort: number(b, 'hostPort', p, true, 0, PORT_MAX),
+            protocol: oneOf(b, 'protocol', p, ['tcp', 'udp'] as const),
+          };
+        });
+  return defined({
+    containerName: string(o, 'containerName', path),
+    runtimeId: optionalString(o, 'runtimeId', path),
+    imageDigest: optionalString(o, 'imageDigest', path),
+    status: oneOf(o, 'status', path, CONTAINER_STATUSES),
+    exitCode: optionalNumber(o, 'exitCode', path, true, -(2 ** 31), 2 ** 31 - 1),
+    reason: optionalString(o, 'reason', path),
+    networkBindings: bindings,
+    healthStatus: optionalOneOf(o, 'healthStatus', path, HEALTH),
+  });
+}
+
+function taskChange(value: unknown, path: string): TaskStateChange {
+  const o = object(value, path);
+  return defined({
+    taskArn: string(o, 'taskArn', path),
+    status: oneOf(o, 'status', path, TASK_STATUSES),
+    reason: optionalString(o, 'reason', path),
+    stopCode: optionalOneOf(o, 'stopCode', path, STOP_CODES),
+    containers: list(o, 'containers', path).map(({ item, path: p }) => containerChange(item, p)),
+    healthStatus: optionalOneOf(o, 'healthStatus', path, HEALTH),
+    privateIPv4Address: optionalString(o, 'privateIPv4Address', path),
+    pullStartedAt: optionalNumber(o, 'pullStartedAt', path),
+    pullStoppedAt: optionalNumber(o, 'pullStoppedAt', path),
+    startedAt: optionalNumber(o, 'startedAt', path),
+    executionStoppedAt: optionalNumber(o, 'executionStoppedAt', path),
+  });
+}
+
+/**
+ * Reads one agent message from its JSON text, checking every field the server uses; throws
+ * InvalidAgentMessage naming the field and the rule otherwise. Unknown fields are dropped.
+ *
+ * @example parseAgentMessage('{"type":"heartbeat","at":1700000000000}') // { type: 'heartbeat', at: 1700000000000 }
+ */
+export function parseAgentMessage(text: string): AgentMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidAgentMessage('The message is not JSON.');
+  }
+  const m = object(value, 'message');
+  const type = m['type'];
+  switch (type) {
+    case 'hello':
+      return defined({
+        type,
+        protocolVersion: number(m, 'protocolVersion', 'hello', true, 0),
+        cluster: string(m, 'cluster', 'hello'),
+        containerInstanceArn: optionalString(m, 'containerInstanceArn', 'hello'),
+        totalResources: list(m, 'totalResources', 'hello').map(({ item, path }) => {
+          const r = object(item, path);
+          const spec = {
+            name: oneOf(r, 'name', path, ['CPU', 'MEMORY', 'PORTS', 'PORTS_UDP'] as const),
+            type: oneOf(r, 'type', path, ['INTEGER', 'STRINGSET'] as const),
+          };
+          return spec.type === 'INTEGER'
+            ? { ...spec, integerValue: number(r, 'integerValue', path, true, 0, 2 ** 31 - 1) }
+            : { ...spec, stringSetValue: list(r, 'stringSetValue', path).map(({ item: s, path: p }) => stringItem(s, p)) };
+        }),
+        attributes: list(m, 'attributes', 'hello').map(({ item, path }) => {
+          const a = object(item, path);
+          return defined({ name: string(a, 'name', path), value: optionalString(a, 'value', path) });
+        }),
+        agentVersion: string(m, 'agentVersion', 'hello'),
+        hostname: string(m, 'hostname', 'hello'),
+        runningTaskArns: list(m, 'runningTaskArns', 'hello').map(({ item, path }) => stringItem(item, path)),
+      });
+    case 'taskStateChange':
+      return defined({ type, change: taskChange(m['change'], 'taskStateChange.change'), seq: optionalNumber(m, 'seq', 'taskStateChange', true, 0) });
+    case 'stats':
+      return {
+        type,
+        at: number(m, 'at', 'stats'),
+        tasks: list(m, 'tasks', 'stats').map(({ item, path }) => {
+          const t = object(item, path);
+          return {
+            taskArn: string(t, 'taskArn', path),
+            containers: list(t, 'containers', path).map(({ item: c, path: p }) => {
+              const u = object(c, p);
+              return defined({
+                containerName: string(u, 'containerName', p),
+                cpuNanos: number(u, 'cpuNanos', p),
+                memoryBytes: number(u, 'memoryBytes', p),
+                memoryLimitBytes: optionalNumber(u, 'memoryLimitBytes', p),
+              });
+            }),
+          };
+        }),
+      };
+    case 'heartbeat':
+      return { type, at: number(m, 'at', 'heartbeat') };
+    default:
+      throw new InvalidAgentMessage(`message.type must be one of hello, taskStateChange, stats, heartbeat; got ${JSON.stringify(type) ?? 'nothing'}.`);
+  }
+}
+
+function stringItem(value: unknown, path: string): string {
+  if (typeof value !== 'string') throw bad(path, 'must be a string.');
+  return value;
+}
