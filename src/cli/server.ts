@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { createEcsService } from '../ecs/index.js';
 import { DEFAULT_CLUSTER } from '../ecs/arn.js';
 import { AccessKeyCache, consoleLogger, createEdge, ensureAdminKey } from '../edge/index.js';
+import { AGENT_SESSION_PATH } from '../agent/protocol.js';
+import { createAgentHub, type AgentHub } from '../controllers/index.js';
 import type { RequestContext } from '../protocols/index.js';
 import { createEcrService, createRegistry, type Registry } from '../registry/index.js';
 import { SqliteStore } from '../store/index.js';
@@ -52,6 +54,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let http: Server | undefined;
   let keys: AccessKeyCache | undefined;
   let registry: Registry | undefined;
+  let hub: AgentHub | undefined;
   try {
     await ensureAdminKey(store, options.home, options.accountId);
     const configFile = join(options.home, 'config');
@@ -94,6 +97,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxBodyBytes: MAX_API_BODY_BYTES,
     });
     edge.mount('/v2/', registry.handle);
+    hub = createAgentHub({ store, region: options.region, accountId: options.accountId, credentials: keys.lookup });
+    edge.mountUpgrade(AGENT_SESSION_PATH, hub.upgrade);
     server.on('upgrade', edge.upgrade);
     listener = edge;
 
@@ -106,10 +111,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
     const openKeys = keys;
     const openRegistry = registry;
+    const openHub = hub;
     return {
       info: () => info,
       async close() {
         clearInterval(gcTimer);
+        // Agent sockets would keep server.close() waiting: end the sessions first.
+        await openHub.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
@@ -121,6 +129,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
   } catch (err) {
     http?.close();
+    await hub?.close();
     await registry?.close();
     await keys?.close();
     await store.close();
