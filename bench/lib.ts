@@ -3,17 +3,14 @@
  * open-loop (fixed-rate) and a closed-loop (fixed-concurrency) load driver, and percentiles.
  * Load loops are bounded in time and count and only talk to 127.0.0.1.
  */
-import { createHash } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { formatAmzDate, signatureFor } from '../src/edge/sigv4.js';
+import { signJsonPost } from '../src/edge/sigv4.js';
 
 export interface JsonClient {
   call(target: string, body: unknown): Promise<{ status: number; body: string }>;
   close(): void;
 }
-
-const sha256Hex = (data: string) => createHash('sha256').update(data, 'utf8').digest('hex');
 
 /**
  * A lean client: SigV4 computed inline with node:crypto (the SDK's signer costs more CPU than the
@@ -24,24 +21,10 @@ export function jsonClient(endpoint: string, creds: { accessKeyId: string; secre
   const url = new URL(endpoint);
   if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error('benchmarks only talk to loopback');
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const contentType = 'application/x-amz-json-1.1';
   return {
     call(target, body) {
       const payload = JSON.stringify(body);
-      const amzDate = formatAmzDate(new Date());
-      const day = amzDate.slice(0, 8);
-      const scope = `${day}/${region}/${service}/aws4_request`;
-      const signedHeaders = 'content-type;host;x-amz-date;x-amz-target';
-      const canonical = ['POST', '/', '', `content-type:${contentType}`, `host:${url.host}`, `x-amz-date:${amzDate}`, `x-amz-target:${target}`, '', signedHeaders, sha256Hex(payload)].join('\n');
-      const signature = signatureFor(creds.secretAccessKey, day, region, service, ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonical)].join('\n'));
-      const headers = {
-        host: url.host,
-        'content-type': contentType,
-        'x-amz-date': amzDate,
-        'x-amz-target': target,
-        'content-length': String(Buffer.byteLength(payload)),
-        authorization: `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
-      };
+      const headers = signJsonPost({ host: url.host, target, payload, credentials: creds, region, service, now: new Date() });
       return new Promise((res, rej) => {
         const req = request({ agent, host: url.hostname, port: url.port, method: 'POST', path: '/', headers }, (resp) => {
           const chunks: Buffer[] = [];

@@ -7,7 +7,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../protocols/index.js';
-import { formatAmzDate, signatureFor, verifySigV4 } from './sigv4.js';
+import { formatAmzDate, signJsonPost, signatureFor, verifySigV4 } from './sigv4.js';
 import type { SignedRequest, SigningCredential, VerifyOptions } from './sigv4.js';
 
 const KEY: SigningCredential = { accessKeyId: 'AKIAEXAMPLE000000001', secretAccessKey: 'secret/secret+secret', accountId: '000000000000' };
@@ -413,5 +413,19 @@ describe('verifySigV4 refuses, with AWS’s codes and words', () => {
 describe('formatAmzDate', () => {
   it('drops separators and milliseconds', () => {
     expect(formatAmzDate(new Date('2026-03-04T05:06:07.890Z'))).toBe('20260304T050607Z');
+  });
+});
+
+describe('signJsonPost', () => {
+  it('signs requests that the verifier accepts, and a changed body does not pass', async () => {
+    const credentials = { accessKeyId: 'AKIDSIGNJSONPOST0001', secretAccessKey: 'secret-for-sign-json-post' };
+    const now = new Date('2026-11-22T06:00:00Z');
+    const payload = '{"cluster":"default"}';
+    const headers = signJsonPost({ host: '127.0.0.1:4566', target: 'AmazonEC2ContainerServiceV20141113.ListTasks', payload, credentials, region: 'us-east-1', service: 'ecs', now });
+    const lookup = (id: string) => Promise.resolve(id === credentials.accessKeyId ? { ...credentials, accountId: '000000000000' } : undefined);
+    const request = (body: string) => ({ method: 'POST', url: '/', headers: Object.entries(headers), body: Buffer.from(body) });
+    const ok = await verifySigV4(request(payload), { region: 'us-east-1', service: 'ecs', now, lookup });
+    expect(ok.accessKeyId).toBe(credentials.accessKeyId);
+    await expect(verifySigV4(request('{"cluster":"other"}'), { region: 'us-east-1', service: 'ecs', now, lookup })).rejects.toMatchObject({ code: 'InvalidSignatureException' });
   });
 });

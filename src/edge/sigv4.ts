@@ -446,3 +446,41 @@ function sameHex(expected: string, given: string): boolean {
   if (!/^[0-9a-f]{64}$/.test(given)) return false;
   return timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(given, 'hex'));
 }
+
+export interface JsonPostSigning {
+  /** host[:port] exactly as the Host header will carry it. */
+  readonly host: string;
+  /** X-Amz-Target, e.g. 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken'. */
+  readonly target: string;
+  readonly payload: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
+  readonly region: string;
+  readonly service: string;
+  readonly now: Date;
+}
+
+/**
+ * The headers of a SigV4-signed JSON 1.1 `POST /` — what Berth's own clients (the agent, the
+ * benchmarks) send. The SDKs sign the same way; the verifier above checks both.
+ *
+ * @example const headers = signJsonPost({ host: '127.0.0.1:4566', target: 'AmazonEC2ContainerServiceV20141113.ListClusters', payload: '{}', credentials, region: 'us-east-1', service: 'ecs', now: new Date() });
+ */
+export function signJsonPost(req: JsonPostSigning): Record<string, string> {
+  const amzDate = formatAmzDate(req.now);
+  const day = amzDate.slice(0, 8);
+  const scope = `${day}/${req.region}/${req.service}/aws4_request`;
+  const headers: Record<string, string> = {
+    'content-type': 'application/x-amz-json-1.1',
+    host: req.host,
+    'x-amz-date': amzDate,
+    ...(req.credentials.sessionToken === undefined ? {} : { 'x-amz-security-token': req.credentials.sessionToken }),
+    'x-amz-target': req.target,
+  };
+  // Header names are already lower-case and sorted, as the canonical request wants them.
+  const names = Object.keys(headers);
+  const canonical = ['POST', '/', '', ...names.map((n) => `${n}:${headers[n]}`), '', names.join(';'), sha256Hex(req.payload)].join('\n');
+  const signature = signatureFor(req.credentials.secretAccessKey, day, req.region, req.service, [SIGV4_ALGORITHM, amzDate, scope, sha256Hex(canonical)].join('\n'));
+  headers['authorization'] = `${SIGV4_ALGORITHM} Credential=${req.credentials.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
+  headers['content-length'] = String(Buffer.byteLength(req.payload));
+  return headers;
+}
