@@ -62,6 +62,8 @@ export const ERROR_STATUS = {
   LayerInaccessibleException: 400,
   LayerPartTooSmallException: 400,
   LayersNotFoundException: 400,
+  LifecyclePolicyNotFoundException: 400,
+  LifecyclePolicyPreviewNotFoundException: 400,
   ReferencedImagesNotFoundException: 400,
   RepositoryAlreadyExistsException: 400,
   RepositoryNotEmptyException: 400,

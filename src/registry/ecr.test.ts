@@ -75,6 +75,7 @@ describe('the service', () => {
         'BatchCheckLayerAvailability', 'BatchDeleteImage', 'BatchGetImage', 'CompleteLayerUpload', 'CreateRepository', 'DeleteRepository',
         'DescribeImages', 'DescribeRepositories', 'GetAuthorizationToken', 'GetDownloadUrlForLayer', 'InitiateLayerUpload', 'ListImages',
         'ListTagsForResource', 'PutImage', 'PutImageScanningConfiguration', 'PutImageTagMutability', 'TagResource', 'UntagResource', 'UploadLayerPart',
+        'PutLifecyclePolicy', 'GetLifecyclePolicy', 'DeleteLifecyclePolicy', 'StartLifecyclePolicyPreview', 'GetLifecyclePolicyPreview',
       ].sort(),
     );
   });

@@ -1,7 +1,8 @@
 /**
  * The ECR API (botocore ecr 2015-09-21, JSON 1.1, signing name `ecr`) over the same repositories,
  * manifests, blobs and upload sessions the OCI API serves. This file holds the service face and the
- * repository operations; images are in ecr-images.ts, layer uploads in ecr-layers.ts.
+ * repository operations; images are in ecr-images.ts, layer uploads in ecr-layers.ts, lifecycle
+ * policies in lifecycle-ecr.ts.
  *
  * @example
  * const ecr = createEcrService({ registry, registryEndpoint: 'http://127.0.0.1:4566' });
@@ -37,6 +38,8 @@ import {
 } from './ecr-input.js';
 import type { EcrDeps } from './ecr-input.js';
 import { layerOperations } from './ecr-layers.js';
+import { lifecycleOperations } from './lifecycle-ecr.js';
+import { LifecycleStore } from './lifecycle-store.js';
 import type { RepositoryRecord } from './metadata.js';
 
 export const ECR_TARGET_PREFIX = 'AmazonEC2ContainerRegistry_V20150921';
@@ -47,6 +50,7 @@ export function createEcrService(deps: EcrDeps): JsonService {
     ...repositoryOperations(deps),
     ...imageOperations(deps),
     ...layerOperations(deps),
+    ...lifecycleOperations(deps),
   };
   return { signingName: 'ecr', targetPrefix: ECR_TARGET_PREFIX, operations };
 }
@@ -122,6 +126,8 @@ function repositoryOperations(deps: EcrDeps): Record<string, Operation> {
         );
       }
       if (!(await meta.deleteRepository(record.name))) throw repositoryNotFound(record.name, accountId);
+      // Its lifecycle policy and preview go with it (records of a later namesake are told apart anyway).
+      await new LifecycleStore(meta.store).forget(record.name);
       return { repository: shape(record, ctx) };
     },
 
