@@ -204,12 +204,12 @@ class Lexer {
     const unset = value === undefined || (colon && value === '');
     switch (op) {
       case '-':
-        return unset ? word : value!;
+        return unset ? word : value;
       case '+':
         return unset ? '' : word;
       case '?':
         if (unset) throw new Error(`${name}: ${word || (value === undefined ? 'is not allowed to be unset' : 'is not allowed to be empty')}`);
-        return value!;
+        return value;
       default: {
         const greedy = word.startsWith(op);
         return trim(value ?? '', greedy ? word.slice(1) : word, op === '#' ? 'prefix' : 'suffix', greedy);
