@@ -6,6 +6,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { VERSION } from './version.js';
 import { startServer, type ServerOptions } from './server.js';
+import { startAgent, type RunningAgent } from '../agent/agent.js';
+import { consoleLogger } from '../edge/logger.js';
+import { readCredentialsFile } from './credentials-file.js';
+import { join } from 'node:path';
 
 function port(value: string): number {
   const n = Number(value);
@@ -28,6 +32,8 @@ const withServerOptions = (cmd: Command): Command =>
     .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'));
 
 interface CliServerOptions {
+  agent?: boolean;
+  outbound?: boolean;
   port: number;
   bind: string;
   home?: string;
@@ -50,6 +56,23 @@ function serverOptions(opts: CliServerOptions): ServerOptions {
 async function run(opts: CliServerOptions, what: 'up' | 'server'): Promise<void> {
   const server = await startServer(serverOptions(opts));
   const info = server.info();
+  let agent: RunningAgent | undefined;
+  if (what === 'up' && opts.agent !== false) {
+    if (process.getuid?.() !== 0) {
+      await server.close();
+      throw new Error('the agent runs containers with runc and needs root; run as root, or pass --no-agent for the API alone');
+    }
+    agent = await startAgent({
+      endpoint: info.endpoint,
+      credentials: readCredentialsFile(info.credentialsFile),
+      region: info.region,
+      cluster: 'default',
+      stateDir: join(info.home, 'agent'),
+      agentVersion: VERSION,
+      outbound: opts.outbound !== false,
+      logger: consoleLogger,
+    });
+  }
   if (opts.output === 'json') {
     process.stdout.write(`${JSON.stringify(info)}\n`);
   } else {
@@ -57,6 +80,7 @@ async function run(opts: CliServerOptions, what: 'up' | 'server'): Promise<void>
       `Berth ${VERSION} is ${what === 'up' ? 'up' : 'serving'}`,
       `  API          ${info.endpoint}   (ECS and ECR, signed with SigV4)`,
       `  Registry     ${info.endpoint.replace(/^http:\/\//, '')}   (OCI; user AWS, password from aws ecr get-login-password)`,
+      `  Agent        ${agent === undefined ? 'not started (--no-agent)' : 'runc, joining cluster default'}`,
       `  Credentials  ${info.credentialsFile}   (profile default)`,
       `  State        ${info.home}`,
       '',
@@ -71,7 +95,7 @@ async function run(opts: CliServerOptions, what: 'up' | 'server'): Promise<void>
     if (stopping) return;
     stopping = true;
     if (opts.output === 'text') process.stderr.write(`berth: ${signal}, stopping\n`);
-    server.close().then(
+    (agent?.close() ?? Promise.resolve()).then(() => server.close()).then(
       () => process.exit(0),
       (err: unknown) => {
         console.error('berth: error while stopping:', err);
@@ -83,8 +107,69 @@ async function run(opts: CliServerOptions, what: 'up' | 'server'): Promise<void>
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-withServerOptions(program.command('up').description('start the whole platform on this machine (server; agent, lb and dns as they land)'))
+withServerOptions(program.command('up').description('start the whole platform on this machine: the server and an agent (lb and dns as they land)'))
+  .option('--no-agent', 'serve the API only; run no containers on this machine')
+  .option('--no-outbound', 'keep task networks from reaching beyond this host')
   .action((opts: CliServerOptions) => run(opts, 'up'));
+
+interface CliAgentOptions {
+  server: string;
+  cluster: string;
+  home?: string;
+  credentials?: string;
+  region: string;
+  attribute: string[];
+  availabilityZone?: string;
+  outbound: boolean;
+}
+
+program
+  .command('agent')
+  .description('run the agent: register this host as a container instance and run the tasks placed on it')
+  .requiredOption('--server <url>', 'the Berth API endpoint, e.g. http://10.0.0.1:4566')
+  .option('--cluster <name>', 'cluster to join', 'default')
+  .option('--home <dir>', 'agent state directory (default $BERTH_HOME/agent or ./.berth/agent)')
+  .option('--credentials <file>', 'AWS shared-credentials file (default: $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY, else $BERTH_HOME/credentials)')
+  .option('--region <region>', 'region the server runs', 'us-east-1')
+  .option('--attribute <name=value>', 'a custom attribute (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--availability-zone <az>', 'the ecs.availability-zone attribute')
+  .option('--no-outbound', 'keep task networks from reaching beyond this host')
+  .action(async (opts: CliAgentOptions) => {
+    if (process.getuid?.() !== 0) throw new Error('the agent runs containers with runc and needs root');
+    const home = resolve(opts.home ?? join(process.env['BERTH_HOME'] ?? '.berth', 'agent'));
+    const envKey = process.env['AWS_ACCESS_KEY_ID'];
+    const envSecret = process.env['AWS_SECRET_ACCESS_KEY'];
+    const credentials = opts.credentials === undefined && envKey && envSecret
+      ? { accessKeyId: envKey, secretAccessKey: envSecret }
+      : readCredentialsFile(opts.credentials ?? join(process.env['BERTH_HOME'] ?? '.berth', 'credentials'));
+    const attributes: Record<string, string> = {};
+    for (const a of opts.attribute) {
+      const eq = a.indexOf('=');
+      if (eq <= 0) throw new InvalidArgumentError(`--attribute ${a}: expected name=value`);
+      attributes[a.slice(0, eq)] = a.slice(eq + 1);
+    }
+    const agent = await startAgent({
+      endpoint: opts.server,
+      credentials,
+      region: opts.region,
+      cluster: opts.cluster,
+      stateDir: home,
+      agentVersion: VERSION,
+      attributes,
+      outbound: opts.outbound,
+      logger: consoleLogger,
+      ...(opts.availabilityZone === undefined ? {} : { availabilityZone: opts.availabilityZone }),
+    });
+    process.stdout.write(`berth agent ${VERSION}: joining cluster ${opts.cluster} at ${opts.server}\n`);
+    const stop = () => {
+      agent.close().then(() => process.exit(0), (err: unknown) => {
+        console.error('berth agent: error while stopping:', err);
+        process.exit(1);
+      });
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 
 withServerOptions(program.command('server').description('start the control plane (API server) alone'))
   .action((opts: CliServerOptions) => run(opts, 'server'));
