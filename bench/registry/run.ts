@@ -1,0 +1,254 @@
+/**
+ * bench/registry: Berth's registry (a real `berth up`) side by side with Debian's docker-registry
+ * (distribution 2.8) in the same run, on 127.0.0.1: skopeo push and pull MB/s of a ~100 MiB image
+ * (median of 3), manifest GETs/s (32 keep-alive clients, 5 s), and pushes/s of 1 KiB OCI artifacts
+ * to distinct repositories (16 clients, ≤ 2,000 or 10 s). Prints one JSON line. Needs `npm run build`.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { buildBusybox, startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
+import { makeTar } from '../../src/image/testing/tar.js';
+import { startBerth } from '../../test/e2e/harness.js';
+import { closedLoop, jsonClient } from '../lib.js';
+import type { LoadResult } from '../lib.js';
+
+const exec = promisify(execFile);
+const RUNS = 3;
+const BIG_LAYER_BYTES = 100 * 1024 * 1024;
+const MB = 1e6;
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+interface Target {
+  readonly name: 'berth' | 'docker_registry';
+  /** host:port */
+  readonly host: string;
+  /** `user:password` for skopeo, or none. */
+  readonly creds?: string;
+  /** The Authorization header for raw HTTP, or none. */
+  readonly authorization?: string;
+}
+
+const sha256 = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (n: number, places = 1) => Math.round(n * 10 ** places) / 10 ** places;
+
+// --- the image: the busybox fixture plus one ~100 MiB layer of random (incompressible) bytes -----
+
+interface Blob {
+  readonly digest: string;
+  readonly size: number;
+}
+
+/** Writes a blob into an OCI layout. */
+async function putBlob(layout: string, bytes: Buffer): Promise<Blob> {
+  const digest = sha256(bytes);
+  await writeFile(join(layout, 'blobs', 'sha256', digest.slice(7)), bytes);
+  return { digest, size: bytes.length };
+}
+
+/**
+ * Adds image `tag` to the layout: the busybox image's layers and one new gzip layer of random
+ * bytes, so that every run pushes a layer neither registry has seen. Gzip, because skopeo
+ * compresses uncompressed layers on the way to a registry and would then measure its own gzip.
+ * Returns the bytes the image's config and layers weigh.
+ */
+async function addBigImage(layout: string, tag: string): Promise<number> {
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  const base = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'base')!;
+  const blobPath = (digest: string) => join(layout, 'blobs', 'sha256', digest.slice(7));
+  const manifest = JSON.parse(await readFile(blobPath(base.digest), 'utf8')) as { config: Blob & { mediaType: string }; layers: (Blob & { mediaType: string })[] };
+  const config = JSON.parse(await readFile(blobPath(manifest.config.digest), 'utf8')) as { rootfs: { diff_ids: string[] } };
+
+  const tar = await makeTar([{ name: 'data/random.bin', content: randomBytes(BIG_LAYER_BYTES) }]);
+  const layer = await putBlob(layout, gzipSync(tar, { level: 1 }));
+  config.rootfs.diff_ids.push(sha256(tar));
+  const configBlob = await putBlob(layout, Buffer.from(JSON.stringify(config)));
+  const layers = [...manifest.layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }];
+  const doc = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...manifest.config, ...configBlob }, layers }));
+  const manifestBlob = await putBlob(layout, doc);
+  index.manifests.push({ mediaType: OCI_MANIFEST, ...manifestBlob, annotations: { 'org.opencontainers.image.ref.name': tag } } as (typeof index.manifests)[number]);
+  await writeFile(join(layout, 'index.json'), JSON.stringify(index));
+  return configBlob.size + layers.reduce((sum, l) => sum + l.size, 0);
+}
+
+// --- skopeo ---------------------------------------------------------------------------------------
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+const skopeoPush = (t: Target, layout: string, tag: string) =>
+  timed(() =>
+    exec('skopeo', ['copy', '--quiet', '--insecure-policy', '--dest-tls-verify=false', ...(t.creds ? ['--dest-creds', t.creds] : []), `oci:${layout}:${tag}`, `docker://${t.host}/bench/big:${tag}`], {
+      maxBuffer: 1 << 20,
+    }),
+  );
+
+/** Pulls into a fresh `dir:` destination (layers stored as they come, digests verified), then removes it. */
+async function skopeoPull(t: Target, tag: string, scratch: string): Promise<number> {
+  const dest = join(scratch, `pull-${t.name}-${tag}`);
+  const seconds = await timed(() =>
+    exec('skopeo', ['copy', '--quiet', '--insecure-policy', '--src-tls-verify=false', ...(t.creds ? ['--src-creds', t.creds] : []), `docker://${t.host}/bench/big:${tag}`, `dir:${dest}`], { maxBuffer: 1 << 20 }),
+  );
+  await rm(dest, { recursive: true, force: true });
+  return seconds;
+}
+
+// --- raw HTTP with keep-alive -----------------------------------------------------------------------
+
+interface Reply {
+  readonly status: number;
+  readonly location: string | undefined;
+}
+
+function http(agent: Agent, t: Target, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Reply> {
+  const [hostname, port] = t.host.split(':') as [string, string];
+  if (hostname !== '127.0.0.1') throw new Error('benchmarks only talk to loopback');
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { agent, hostname, port, method, path, headers: { ...(t.authorization && { authorization: t.authorization }), ...(body && { 'content-length': String(body.length) }), ...headers } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Monolithic blob upload: POST opens the session, PUT ?digest= sends the bytes and closes it. */
+async function pushBlob(agent: Agent, t: Target, name: string, bytes: Buffer, digest: string): Promise<boolean> {
+  const opened = await http(agent, t, 'POST', `/v2/${name}/blobs/uploads/`, { 'content-length': '0' });
+  if (opened.status !== 202 || opened.location === undefined) return false;
+  const url = new URL(opened.location, `http://${t.host}`);
+  url.searchParams.set('digest', digest);
+  const put = await http(agent, t, 'PUT', url.pathname + url.search, { 'content-type': 'application/octet-stream' }, bytes);
+  return put.status === 201;
+}
+
+const EMPTY_CONFIG = Buffer.from('{}');
+const EMPTY_CONFIG_DIGEST = sha256(EMPTY_CONFIG);
+
+/** One OCI artifact (a 1 KiB blob, the empty config, a manifest) into a repository of its own. */
+async function pushArtifact(agent: Agent, t: Target, i: number, run: string): Promise<boolean> {
+  const name = `bench/artifact-${run}-${i}`;
+  const blob = randomBytes(1024);
+  const blobDigest = sha256(blob);
+  if (!(await pushBlob(agent, t, name, blob, blobDigest))) return false;
+  if (!(await pushBlob(agent, t, name, EMPTY_CONFIG, EMPTY_CONFIG_DIGEST))) return false;
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: 'application/vnd.berth.bench.v1',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG.length },
+      layers: [{ mediaType: 'application/octet-stream', digest: blobDigest, size: blob.length }],
+    }),
+  );
+  return (await http(agent, t, 'PUT', `/v2/${name}/manifests/v1`, { 'content-type': OCI_MANIFEST }, manifest)).status === 201;
+}
+
+async function manifestGets(t: Target, seconds: number): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  try {
+    return await closedLoop(32, seconds, 5_000_000, async () => (await http(agent, t, 'GET', '/v2/bench/big/manifests/run1', { accept: OCI_MANIFEST })).status === 200);
+  } finally {
+    agent.destroy();
+  }
+}
+
+async function artifactPushes(t: Target, run: string): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  try {
+    return await closedLoop(16, 10, 2000, (i) => pushArtifact(agent, t, i, run));
+  } finally {
+    agent.destroy();
+  }
+}
+
+// --- the run -----------------------------------------------------------------------------------------
+
+const scratch = await mkdtemp(join(tmpdir(), 'berth-bench-registry-'));
+try {
+  const layout = join(scratch, 'layout');
+  await buildBusybox(layout, 'base');
+  await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
+  const imageBytes: number[] = [];
+  for (let i = 1; i <= RUNS; i++) imageBytes.push(await addBigImage(layout, `run${i}`));
+
+  await using berth = await startBerth();
+  const ecr = jsonClient(berth.endpoint, berth.credentials, 'ecr');
+  const auth = await ecr.call('AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken', {});
+  ecr.close();
+  if (auth.status !== 200) throw new Error(`GetAuthorizationToken: ${auth.status} ${auth.body}`);
+  const token = (JSON.parse(auth.body) as { authorizationData: { authorizationToken: string }[] }).authorizationData[0]!.authorizationToken;
+  const berthTarget: Target = {
+    name: 'berth',
+    host: new URL(berth.endpoint).host,
+    creds: Buffer.from(token, 'base64').toString('utf8'),
+    authorization: `Basic ${token}`,
+  };
+  await using peer = await startDockerRegistry(join(scratch, 'docker-registry'));
+  const peerTarget: Target = { name: 'docker_registry', host: peer.host };
+  const targets = [berthTarget, peerTarget] as const;
+
+  // Interleaved, and each round led by the other, so drift on the machine falls on both alike.
+  const pushSeconds = { berth: [] as number[], docker_registry: [] as number[] };
+  const pullSeconds = { berth: [] as number[], docker_registry: [] as number[] };
+  for (let i = 1; i <= RUNS; i++) {
+    for (const t of i % 2 === 1 ? targets : [...targets].reverse()) pushSeconds[t.name].push(await skopeoPush(t, layout, `run${i}`));
+  }
+  for (let i = 1; i <= RUNS; i++) {
+    for (const t of i % 2 === 1 ? targets : [...targets].reverse()) pullSeconds[t.name].push(await skopeoPull(t, `run${i}`, scratch));
+  }
+  const mbPerSecond = (seconds: readonly number[]) => round(median(seconds.map((s, i) => imageBytes[i]! / MB / s)));
+
+  for (const t of targets) await manifestGets(t, 1); // warm up connections and caches
+  const gets = { berth: await manifestGets(berthTarget, 5), docker_registry: await manifestGets(peerTarget, 5) };
+  const artifacts = { berth: await artifactPushes(berthTarget, 'a'), docker_registry: await artifactPushes(peerTarget, 'a') };
+
+  const figures = (name: Target['name']) => ({
+    push_mb_per_s: mbPerSecond(pushSeconds[name]),
+    pull_mb_per_s: mbPerSecond(pullSeconds[name]),
+    manifest_gets_per_s: gets[name].rps,
+    manifest_get_p99_ms: gets[name].p99_ms,
+    artifact_pushes_per_s: artifacts[name].rps,
+    artifact_push_p99_ms: artifacts[name].p99_ms,
+    errors: gets[name].errors + artifacts[name].errors,
+    push_seconds: pushSeconds[name].map((s) => round(s, 2)),
+    pull_seconds: pullSeconds[name].map((s) => round(s, 2)),
+  });
+  const b = figures('berth');
+  const d = figures('docker_registry');
+  const ratio = (x: number, y: number) => round(x / y, 2);
+  const ratios = {
+    push: ratio(b.push_mb_per_s, d.push_mb_per_s),
+    pull: ratio(b.pull_mb_per_s, d.pull_mb_per_s),
+    manifest_gets: ratio(b.manifest_gets_per_s, d.manifest_gets_per_s),
+    artifact_pushes: ratio(b.artifact_pushes_per_s, d.artifact_pushes_per_s),
+  };
+  console.log(
+    JSON.stringify({
+      bench: 'registry',
+      image_mb: round(median(imageBytes) / MB),
+      mb: 'MB = 10^6 bytes; MB/s = image bytes / seconds of one skopeo copy, median of 3',
+      berth: b,
+      docker_registry: d,
+      ratio_berth_to_docker_registry: ratios,
+      target: { throughput_ratio_min: 1.0, artifact_pushes_per_s_min: 400, docker_registry_measured_earlier: { push_mb_per_s: 193, pull_mb_per_s: 218 }, harbor_artifact_pushes_per_s: 39 },
+      meets_target: ratios.push >= 1 && ratios.pull >= 1 && ratios.manifest_gets >= 1 && b.artifact_pushes_per_s >= 400 && b.errors === 0,
+    }),
+  );
+} finally {
+  await rm(scratch, { recursive: true, force: true });
+}
