@@ -82,7 +82,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       },
     },
     network: { awsvpc, bridge },
-    stateDir: join(options.stateDir, 'tasks'),
+    stateDir: options.stateDir,
     metadataEndpoint: metadata,
     onStateChange: (change) => link.session?.send({ type: 'taskStateChange', change }),
     logger,

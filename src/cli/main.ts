@@ -9,6 +9,7 @@ import { startServer, type ServerOptions } from './server.js';
 import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { consoleLogger } from '../edge/logger.js';
 import { readCredentialsFile } from './credentials-file.js';
+import { registerLogsCommand } from './logs.js';
 import { join } from 'node:path';
 
 function port(value: string): number {
@@ -173,6 +174,8 @@ program
 
 withServerOptions(program.command('server').description('start the control plane (API server) alone'))
   .action((opts: CliServerOptions) => run(opts, 'server'));
+
+registerLogsCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`berth: ${err instanceof Error ? err.message : String(err)}`);

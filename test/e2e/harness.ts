@@ -73,8 +73,14 @@ interface Started {
   port: number;
 }
 
-async function spawnBerth(home: string, port: number): Promise<Started> {
-  const child = spawn(process.execPath, [BERTH_BIN, 'up', '--home', home, '--port', String(port), '--output', 'json'], {
+export interface StartOptions {
+  /** Run the agent beside the server (real containers with runc; needs root). Default false. */
+  readonly agent?: boolean;
+}
+
+async function spawnBerth(home: string, port: number, options: StartOptions): Promise<Started> {
+  const flags = options.agent ? ['--no-outbound'] : ['--no-agent'];
+  const child = spawn(process.execPath, [BERTH_BIN, 'up', '--home', home, '--port', String(port), '--output', 'json', ...flags], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BERTH_HOME: home },
   });
@@ -88,6 +94,25 @@ async function spawnBerth(home: string, port: number): Promise<Started> {
   lines.close();
   child.stdout.resume();
   return { child, endpoint: info.endpoint, port: info.port };
+}
+
+function removeLeftoverContainers(runcRoot: string): void {
+  const list = spawnSync('runc', ['--root', runcRoot, 'list', '--format', 'json'], { encoding: 'utf8' });
+  if (list.status !== 0 || list.stdout.trim() === '' || list.stdout.trim() === 'null') return;
+  for (const c of JSON.parse(list.stdout) as Array<{ id: string }>) {
+    spawnSync('runc', ['--root', runcRoot, 'delete', '--force', c.id]);
+  }
+}
+
+/** Overlay snapshots of stopped tasks stay mounted until the agent's cleanup: unmount them, deepest first. */
+function unmountUnder(dir: string): void {
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort()
+    .reverse();
+  for (const point of mounts) spawnSync('umount', ['-l', point]);
 }
 
 function readCredentials(home: string): Credentials {
@@ -118,9 +143,9 @@ export function cliEnv(home: string, creds: Credentials, region = 'us-east-1'): 
   };
 }
 
-export async function startBerth(): Promise<Berth> {
+export async function startBerth(options: StartOptions = {}): Promise<Berth> {
   const home = mkdtempSync(join(tmpdir(), 'berth-e2e-'));
-  let started = await spawnBerth(home, 0);
+  let started = await spawnBerth(home, 0, options);
   const port = started.port;
   const credentials = readCredentials(home);
   const env = cliEnv(home, credentials);
@@ -161,13 +186,19 @@ export async function startBerth(): Promise<Berth> {
     },
     async kill9AndRestart() {
       await stopChild('SIGKILL');
-      started = await spawnBerth(home, port);
+      started = await spawnBerth(home, port, options);
     },
     async stop() {
       await stopChild('SIGTERM');
     },
     async [Symbol.asyncDispose]() {
       await stopChild('SIGTERM');
+      // The agent leaves containers running on shutdown by design (a restart re-adopts them);
+      // a test run must not: kill and delete whatever is left.
+      if (options.agent) {
+        removeLeftoverContainers(join(home, 'agent', 'runtime', 'runc'));
+        unmountUnder(home);
+      }
       rmSync(home, { recursive: true, force: true });
     },
   };
