@@ -2,26 +2,28 @@
  * binpack(cpu|memory): the instance left with the least of the resource after the copy wins, so
  * tasks fill instances before new ones are started and whole instances stay free for scale-in.
  * Its walk visits instances from the least free upwards, so its first feasible instance is its best.
+ *
+ * The order is a binary min-heap by (free, the plan's random rank), not a sorted array: building it
+ * is O(n) where a sort is O(n log n), and that build is most of a plan's fixed cost on a large
+ * cluster; a copy landing is a decrease-key, a removal O(log n). A walk reads the heap in order
+ * through a small frontier heap of positions (the k smallest of a heap in O(k log k)).
  */
 import type { WorkingCluster } from '../working.js';
 import type { Ranker } from './ranker.js';
 
-// Sort keys pack (free, random rank) into one double: free * 2^24 + rank, exact below 2^53.
-const RANK_BITS = 2 ** 24;
-const MAX_FAST_FREE = 2 ** 28;
-
 export class BinpackRanker implements Ranker {
   readonly label: string;
   private readonly free: Float64Array;
+  private readonly rank: Int32Array;
   private readonly need: number;
-  /** Instances by (free, random rank) ascending; entries out of the plan stay until compacted. */
-  private sorted: Int32Array = new Int32Array(0);
-  /** Position of each instance in `sorted`, -1 when it is not there. */
-  private pos: Int32Array = new Int32Array(0);
+  /** Instances still in the plan, as a min-heap; heapPos[i] is i's slot, -1 when not in it. */
+  private heap: Int32Array = new Int32Array(0);
+  private heapPos: Int32Array = new Int32Array(0);
   private length = 0;
-  private dead = 0;
   private built = false;
-  private cursor = 0;
+  /** The walk's frontier: heap slots not yet returned whose parents were, smallest first. */
+  private frontier: Int32Array = new Int32Array(64);
+  private frontierLength = 0;
 
   constructor(
     private readonly w: WorkingCluster,
@@ -30,6 +32,7 @@ export class BinpackRanker implements Ranker {
     this.label = `binpack(${field})`;
     this.free = field === 'cpu' ? w.cpu : w.memory;
     this.need = field === 'cpu' ? w.request.cpu : w.request.memory;
+    this.rank = w.rank;
   }
 
   /** Minus what would be left after the copy: less left scores higher. */
@@ -44,110 +47,147 @@ export class BinpackRanker implements Ranker {
   startWalk(): void {
     // Built on the first walk only: a binpack that only breaks ties never needs the order.
     if (!this.built) this.build();
-    else if (this.dead > 32 && this.dead * 4 > this.length) this.compact();
-    this.cursor = this.lowerBound(this.need);
+    this.frontierLength = 0;
+    if (this.length > 0) this.pushFrontier(0);
   }
 
   next(): number {
-    const { sorted, w } = this;
-    while (this.cursor < this.length) {
-      const i = sorted[this.cursor++]!;
-      if (w.out[i] === 0) return i;
-    }
-    return -1;
+    if (!this.settle()) return -1;
+    return this.heap[this.expand()]!;
   }
 
   remaining(): number {
-    const { sorted, w } = this;
-    while (this.cursor < this.length && w.out[sorted[this.cursor]!] !== 0) this.cursor++;
-    return this.cursor < this.length ? this.need - this.free[sorted[this.cursor]!]! : -Infinity;
+    return this.settle() ? this.need - this.free[this.heap[this.frontier[0]!]!]! : -Infinity;
+  }
+
+  /**
+   * Drops from the top of the frontier what the walk would not return: instances refused during
+   * this walk (removed after it) and any too full to fit; their subtrees may still hold some that fit.
+   */
+  private settle(): boolean {
+    const { heap, w } = this;
+    while (this.frontierLength > 0) {
+      const i = heap[this.frontier[0]!]!;
+      if (w.out[i] === 0 && this.free[i]! >= this.need) return true;
+      this.expand();
+    }
+    return false;
+  }
+
+  /** Pops the frontier's smallest slot and puts its children in its place. */
+  private expand(): number {
+    const slot = this.popFrontier();
+    const left = 2 * slot + 1;
+    if (left < this.length) this.pushFrontier(left);
+    if (left + 1 < this.length) this.pushFrontier(left + 1);
+    return slot;
   }
 
   placed(i: number): void {
-    if (!this.built) return;
-    // Its free amount went down: move it left to keep the order, shifting the entries it passes.
-    const p = this.pos[i]!;
-    if (p < 0) return;
-    let lo = 0;
-    let hi = p;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.before(this.sorted[mid]!, i)) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo === p) return;
-    this.sorted.copyWithin(lo + 1, lo, p);
-    this.sorted[lo] = i;
-    for (let k = lo; k <= p; k++) this.pos[this.sorted[k]!] = k;
+    // Its free amount went down: a decrease-key.
+    const p = this.built ? this.heapPos[i]! : -1;
+    if (p >= 0) this.siftUp(p);
   }
 
   remove(i: number): void {
-    if (this.built && this.pos[i]! >= 0) this.dead++;
+    const p = this.built ? this.heapPos[i]! : -1;
+    if (p < 0) return;
+    this.heapPos[i] = -1;
+    const last = this.heap[--this.length]!;
+    if (p === this.length) return;
+    this.heap[p] = last;
+    this.heapPos[last] = p;
+    this.siftDown(p);
+    this.siftUp(this.heapPos[last]);
   }
 
   /** a sorts before b: less free, or as much and earlier in the plan's random order. */
   private before(a: number, b: number): boolean {
     const fa = this.free[a]!;
     const fb = this.free[b]!;
-    return fa < fb || (fa === fb && this.w.rank[a]! < this.w.rank[b]!);
-  }
-
-  /** The first position whose instance has at least `amount` free. */
-  private lowerBound(amount: number): number {
-    let lo = 0;
-    let hi = this.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.free[this.sorted[mid]!]! < amount) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return fa < fb || (fa === fb && this.rank[a]! < this.rank[b]!);
   }
 
   private build(): void {
-    const { w, free } = this;
-    const live = new Int32Array(w.size);
+    const { w } = this;
+    this.heap = new Int32Array(w.size);
+    this.heapPos = new Int32Array(w.size).fill(-1);
     let m = 0;
-    for (let k = 0; k < w.size; k++) {
-      const i = w.shuffled[k]!;
-      if (w.out[i] === 0) live[m++] = i;
+    for (let i = 0; i < w.size; i++) {
+      if (w.out[i] !== 0) continue;
+      this.heap[m] = i;
+      this.heapPos[i] = m++;
     }
-    let fast = w.size < RANK_BITS;
-    const keys = new Float64Array(m);
-    for (let j = 0; j < m && fast; j++) {
-      const i = live[j]!;
-      const f = free[i]!;
-      if (!Number.isInteger(f) || f < 0 || f >= MAX_FAST_FREE) fast = false;
-      keys[j] = f * RANK_BITS + w.rank[i]!;
-    }
-    let sorted: Int32Array;
-    if (fast) {
-      // A numeric sort of packed keys is several times faster than a comparator sort.
-      keys.sort();
-      sorted = new Int32Array(m);
-      for (let j = 0; j < m; j++) sorted[j] = w.shuffled[keys[j]! % RANK_BITS]!;
-    } else {
-      sorted = new Int32Array(live.subarray(0, m)).sort((a, b) => free[a]! - free[b]! || w.rank[a]! - w.rank[b]!);
-    }
-    this.sorted = sorted;
     this.length = m;
-    this.pos = new Int32Array(w.size).fill(-1);
-    for (let j = 0; j < m; j++) this.pos[sorted[j]!] = j;
+    for (let p = (m >>> 1) - 1; p >= 0; p--) this.siftDown(p);
     this.built = true;
   }
 
-  private compact(): void {
-    let m = 0;
-    for (let j = 0; j < this.length; j++) {
-      const i = this.sorted[j]!;
-      if (this.w.out[i] === 0) {
-        this.sorted[m] = i;
-        this.pos[i] = m++;
-      } else {
-        this.pos[i] = -1;
-      }
+  private siftUp(p: number): void {
+    const { heap, heapPos } = this;
+    const i = heap[p]!;
+    while (p > 0) {
+      const parent = (p - 1) >>> 1;
+      const j = heap[parent]!;
+      if (!this.before(i, j)) break;
+      heap[p] = j;
+      heapPos[j] = p;
+      p = parent;
     }
-    this.length = m;
-    this.dead = 0;
+    heap[p] = i;
+    heapPos[i] = p;
+  }
+
+  private siftDown(p: number): void {
+    const { heap, heapPos, length } = this;
+    const i = heap[p]!;
+    for (;;) {
+      let child = 2 * p + 1;
+      if (child >= length) break;
+      if (child + 1 < length && this.before(heap[child + 1]!, heap[child]!)) child++;
+      const j = heap[child]!;
+      if (!this.before(j, i)) break;
+      heap[p] = j;
+      heapPos[j] = p;
+      p = child;
+    }
+    heap[p] = i;
+    heapPos[i] = p;
+  }
+
+  /** The frontier orders heap slots by their instances' keys. */
+  private pushFrontier(slot: number): void {
+    if (this.frontierLength === this.frontier.length) {
+      const bigger = new Int32Array(this.frontier.length * 2);
+      bigger.set(this.frontier);
+      this.frontier = bigger;
+    }
+    const { frontier, heap } = this;
+    let p = this.frontierLength++;
+    while (p > 0) {
+      const parent = (p - 1) >>> 1;
+      if (!this.before(heap[slot]!, heap[frontier[parent]!]!)) break;
+      frontier[p] = frontier[parent]!;
+      p = parent;
+    }
+    frontier[p] = slot;
+  }
+
+  private popFrontier(): number {
+    const { frontier, heap } = this;
+    const top = frontier[0]!;
+    const last = frontier[--this.frontierLength]!;
+    const n = this.frontierLength;
+    let p = 0;
+    for (;;) {
+      let child = 2 * p + 1;
+      if (child >= n) break;
+      if (child + 1 < n && this.before(heap[frontier[child + 1]!]!, heap[frontier[child]!]!)) child++;
+      if (!this.before(heap[frontier[child]!]!, heap[last]!)) break;
+      frontier[p] = frontier[child]!;
+      p = child;
+    }
+    if (n > 0) frontier[p] = last;
+    return top;
   }
 }
