@@ -7,7 +7,7 @@ describe('WorkingCluster', () => {
 
   it("copies the free resources and counts the request's group", () => {
     const w = working(state, request({ gpus: 1 }));
-    expect([w.cpu[0], w.memory[0], w.gpus[0], w.groupTasks[0], w.groupTasks[1]]).toEqual([1000, 2000, 2, 2, 0]);
+    expect([w.cpu[0], w.memory[0], w.gpus[0], w.groupTasks(0), w.groupTasks(1)]).toEqual([1000, 2000, 2, 2, 0]);
     expect(w.runningTasksCount(0)).toBe(3);
   });
 
@@ -16,8 +16,17 @@ describe('WorkingCluster', () => {
     const before = JSON.stringify(state.instances[0], (_, v: unknown) => (v instanceof Map || v instanceof Set ? [...v] : v));
     w.reserve(0);
     w.reserve(0);
-    expect([w.cpu[0], w.memory[0], w.gpus[0], w.groupTasks[0], w.placed[0], w.runningTasksCount(0)]).toEqual([800, 1400, 0, 4, 2, 5]);
+    expect([w.cpu[0], w.memory[0], w.gpus[0], w.groupTasks(0), w.placed[0], w.runningTasksCount(0)]).toEqual([800, 1400, 0, 4, 2, 5]);
     expect(JSON.stringify(state.instances[0], (_, v: unknown) => (v instanceof Map || v instanceof Set ? [...v] : v))).toBe(before);
+  });
+
+  it("counts the group's tasks the same whether first read before or after copies land", () => {
+    const early = working(state);
+    expect(early.groupTasks(0)).toBe(2);
+    early.reserve(0);
+    const late = working(state);
+    late.reserve(0);
+    expect([early.groupTasks(0), late.groupTasks(0)]).toEqual([3, 3]);
   });
 
   it('visits instances in a seeded random order, with each rank the inverse of the order', () => {

@@ -15,8 +15,11 @@ export class WorkingCluster {
   readonly cpu: Float64Array;
   readonly memory: Float64Array;
   readonly gpus: Float64Array;
-  /** Tasks of the request's group on each instance: the snapshot's plus this plan's. */
-  readonly groupTasks: Int32Array;
+  /** 1 where the instance is ACTIVE, and where its agent is connected. */
+  readonly active: Uint8Array;
+  readonly connected: Uint8Array;
+  /** Tasks of the request's group per instance, read lazily (-1 until read): see groupTasks(). */
+  private readonly groupCounts: Int32Array;
   /** Copies this plan has placed on each instance. */
   readonly placed: Int32Array;
   /**
@@ -37,19 +40,35 @@ export class WorkingCluster {
     this.cpu = new Float64Array(n);
     this.memory = new Float64Array(n);
     this.gpus = new Float64Array(n);
-    this.groupTasks = new Int32Array(n);
+    this.groupCounts = new Int32Array(n).fill(-1);
     this.placed = new Int32Array(n);
     this.out = new Uint8Array(n);
+    this.active = new Uint8Array(n);
+    this.connected = new Uint8Array(n);
+    // One pass over the snapshot's objects for everything the cheap checks read: on a large cluster
+    // a plan's fixed cost is mostly cache misses on those objects, so each is visited once.
     for (let i = 0; i < n; i++) {
       const inst = instances[i]!;
-      this.cpu[i] = inst.free.cpu;
-      this.memory[i] = inst.free.memory;
-      this.gpus[i] = inst.free.gpus;
-      this.groupTasks[i] = inst.taskGroups.get(request.group) ?? 0;
+      const free = inst.free;
+      this.cpu[i] = free.cpu;
+      this.memory[i] = free.memory;
+      this.gpus[i] = free.gpus;
+      this.active[i] = inst.status === 'ACTIVE' ? 1 : 0;
+      this.connected[i] = inst.agentConnected ? 1 : 0;
     }
     this.shuffled = permutation(n, random);
     this.rank = new Int32Array(n);
     for (let k = 0; k < n; k++) this.rank[this.shuffled[k]!] = k;
+  }
+
+  /**
+   * Tasks of the request's group on instance i: the snapshot's plus this plan's. Read from the
+   * snapshot on first use only: binpack and random plans without distinctInstance never need it.
+   */
+  groupTasks(i: number): number {
+    let n = this.groupCounts[i]!;
+    if (n < 0) this.groupCounts[i] = n = (this.instances[i]!.taskGroups.get(this.request.group) ?? 0) + this.placed[i]!;
+    return n;
   }
 
   /** ContainerInstance.runningTasksCount as it will be once this plan's copies run. */
@@ -63,7 +82,8 @@ export class WorkingCluster {
     this.cpu[i] = this.cpu[i]! - r.cpu;
     this.memory[i] = this.memory[i]! - r.memory;
     this.gpus[i] = this.gpus[i]! - r.gpus;
+    const before = this.groupCounts[i]!;
     this.placed[i] = this.placed[i]! + 1;
-    this.groupTasks[i] = this.groupTasks[i]! + 1;
+    if (before >= 0) this.groupCounts[i] = before + 1;
   }
 }

@@ -12,9 +12,9 @@ export function distinctInstanceChecker(w: WorkingCluster): FeasibilityChecker |
   return {
     name: 'distinctInstance',
     cost: 'cheap',
-    feasible: (i) => w.groupTasks[i] === 0,
+    feasible: (i) => w.groupTasks(i) === 0,
     reason: () => 'DistinctInstance placement constraint unsatisfied.',
-    detail: (i) => `${w.groupTasks[i]} ${agree(w.groupTasks[i]!, 'task', 'tasks')} of ${group} already there`,
+    detail: (i) => `${w.groupTasks(i)} ${agree(w.groupTasks(i), 'task', 'tasks')} of ${group} already there`,
     summarize: (refused) => `already ${agree(refused.length, 'runs', 'run')} a task of ${group} (distinctInstance)`,
   };
 }

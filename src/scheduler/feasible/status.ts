@@ -11,7 +11,7 @@ export function statusChecker(w: WorkingCluster): FeasibilityChecker {
   return {
     name: 'status',
     cost: 'cheap',
-    feasible: (i) => status(i) === 'ACTIVE',
+    feasible: (i) => w.active[i] === 1,
     reason: (i): FailureReason => (status(i) === 'DRAINING' ? 'DRAINING' : 'INACTIVE'),
     detail: (i) => `status ${status(i)}`,
     summarize: (refused) => `${agree(refused.length, 'is', 'are')} not ACTIVE: ${mostCommon(refused.map(status))}`,
@@ -23,7 +23,7 @@ export function agentChecker(w: WorkingCluster): FeasibilityChecker {
   return {
     name: 'agent',
     cost: 'cheap',
-    feasible: (i) => w.instances[i]!.agentConnected,
+    feasible: (i) => w.connected[i] === 1,
     reason: () => 'AGENT',
     detail: () => 'agent disconnected',
     summarize: (refused) => `${agree(refused.length, 'has its', 'have their')} agent disconnected`,

@@ -78,7 +78,7 @@ export class SpreadRanker implements Ranker {
     this.members = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const v = this.valueOf[i]!;
-      this.counts[v] = this.counts[v]! + w.groupTasks[i]!;
+      this.counts[v] = this.counts[v]! + w.groupTasks(i);
       if (w.out[i] === 0) this.size[v] = this.size[v]! + 1;
     }
     for (let v = 0; v < values; v++) this.start[v + 1] = this.start[v]! + this.size[v]!;
