@@ -122,9 +122,8 @@ export class BlobStore {
       if (actual !== expected.hex) {
         throw new RegistryError('DIGEST_INVALID', `the content's digest is ${expected.algorithm}:${actual}, not ${expected.text}`, { detail: { digest: expected.text } });
       }
-      await handle.sync();
       await handle.close();
-      await this.commit(temp, expected);
+      await this.adopt(temp, expected);
       committed = true;
       return { digest: expected, size: written };
     } finally {
@@ -142,9 +141,8 @@ export class BlobStore {
     let committed = false;
     try {
       await writeAll(handle, bytes, 0);
-      await handle.sync();
       await handle.close();
-      await this.commit(temp, digest);
+      await this.adopt(temp, digest);
       committed = true;
     } finally {
       if (!committed) {
@@ -165,6 +163,25 @@ export class BlobStore {
       await rename(tempPath, this.path(digest));
     });
     await syncDir(join(this.root, 'blobs', digest.algorithm));
+  }
+
+  /**
+   * Makes a complete, verified temp file the blob `digest`: fsyncs it and commits it, unless the
+   * blob is already on disk. Then a touch claims it (a name that is a digest holds those bytes,
+   * so there is nothing to write) and the temp file goes: a layer pushed again costs no fsync.
+   */
+  async adopt(tempPath: string, digest: Digest): Promise<void> {
+    if (await this.touch(digest)) {
+      await removeFile(tempPath);
+      return;
+    }
+    const handle = await open(tempPath, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await this.commit(tempPath, digest);
   }
 
   /**

@@ -335,12 +335,9 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
     const create = await repositoryForPush(name);
     const range = contentRange(call.req);
     const length = declaredLength(call.req);
-    const { size } = await uploads.complete(name, id, digest, {
-      ...(hasBody(call.req) && { body: bodyOf(call.req) }),
-      ...(range !== undefined && { range }),
-      ...(length !== undefined && { contentLength: length }),
-    });
-    await meta.linkBlob(name, digest.text, size, deps.now(), create);
+    // The session ends and the blob is linked (and the repository created) in one commit.
+    const chunk = { ...(hasBody(call.req) && { body: bodyOf(call.req) }), ...(range !== undefined && { range }), ...(length !== undefined && { contentLength: length }) };
+    await uploads.complete(name, id, digest, chunk, create);
     return blobCreated(call, name, digest);
   }
 

@@ -119,9 +119,9 @@ export function layerOperations(deps: EcrDeps): Record<string, Operation> {
         await registry.uploads.cancel(repo.name, id);
         throw new BerthError('LayerAlreadyExistsException', `The layer with digest '${digest.text}' already exists in the repository with name '${repo.name}' in the registry with id '${accountId}'`);
       }
-      let size: number;
       try {
-        ({ size } = await registry.uploads.complete(repo.name, id, digest, {}));
+        // Links the layer into the repository as the session ends.
+        await registry.uploads.complete(repo.name, id, digest, {});
       } catch (err) {
         if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') {
           throw new BerthError('InvalidLayerException', `The layer digest calculated upon receipt does not match the digest specified: ${err.message}`, { cause: err });
@@ -129,7 +129,6 @@ export function layerOperations(deps: EcrDeps): Record<string, Operation> {
         if (err instanceof RegistryError && err.code === 'BLOB_UPLOAD_UNKNOWN') throw uploadNotFound(id, repo.name);
         throw err;
       }
-      await meta.linkBlob(repo.name, digest.text, size, new Date());
       return { registryId: accountId, repositoryName: repo.name, uploadId: id, layerDigest: digest.text };
     },
 

@@ -172,6 +172,22 @@ export class RegistryMetadata {
     await this.store.txn([absent(repoKey)], [{ type: 'put', key: repoKey, value: JSON.stringify(createRepository) }, link], [link]);
   }
 
+  /**
+   * Ends an upload session (deleting its record, if it has one) and links its blob into `name` in
+   * one transaction (one commit, where deleting and then linking took two), creating the
+   * repository as linkBlob does.
+   */
+  async finishUpload(session: { id: string; recorded: boolean }, name: string, digest: string, size: number, now: Date, createRepository?: RepositoryRecord): Promise<void> {
+    const ops: Op[] = [{ type: 'put', key: keys.blobLink(name, digest), value: JSON.stringify({ size, linkedAt: now.toISOString() } satisfies BlobLinkRecord) }];
+    if (session.recorded) ops.push({ type: 'delete', key: keys.upload(session.id) });
+    if (createRepository === undefined) {
+      await this.store.txn([], ops);
+      return;
+    }
+    const repoKey = keys.repository(name);
+    await this.store.txn([absent(repoKey)], [{ type: 'put', key: repoKey, value: JSON.stringify(createRepository) }, ...ops], ops);
+  }
+
   async unlinkBlob(name: string, digest: string): Promise<boolean> {
     const key = keys.blobLink(name, digest);
     const res = await this.store.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'delete', key }]);

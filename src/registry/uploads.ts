@@ -2,6 +2,11 @@
  * Blob upload sessions (POST, PATCH..., PUT): the bytes go to a temp file `<root>/uploads/<id>`,
  * the session's record to the Store, and the running hash stays in memory.
  *
+ * A session's record is written when its first bytes arrive, not when it opens: a session that
+ * ends with the PUT that brings all of its bytes (the usual monolithic push) never needs one, and
+ * costs one commit (the blob link) instead of three. Until then it is pending, known to this
+ * process only; a restart forgets it, which loses no data, as it has none.
+ *
  * Node cannot serialize a hash, so the in-memory state is a cache: whenever it is missing (another
  * process, a restart) or does not describe the temp file exactly, the file is re-hashed from disk.
  * The temp file's length is the truth for the offset: a PATCH cut off by a dropped connection
@@ -17,7 +22,7 @@ import { AbortedAppend, appendStream, hashFile, isNotFound, removeFile } from '.
 import type { BlobStore } from './blob-store.js';
 import type { Digest, DigestAlgorithm } from './digest.js';
 import { RegistryError } from './errors.js';
-import type { RegistryMetadata, UploadRecord } from './metadata.js';
+import type { RegistryMetadata, RepositoryRecord, UploadRecord } from './metadata.js';
 import { KeyedMutex } from './mutex.js';
 
 /** A chunk's place in the blob, from Content-Range (inclusive, as the spec writes it). */
@@ -56,6 +61,8 @@ export const uploadRange = (offset: number): string => `0-${Math.max(0, offset -
 
 export class UploadSessions {
   private readonly live = new Map<string, LiveState>();
+  /** Sessions opened here whose record is not written yet (no bytes received). */
+  private readonly pending = new Map<string, UploadRecord>();
   private readonly mutex = new KeyedMutex();
 
   constructor(
@@ -67,7 +74,7 @@ export class UploadSessions {
 
   /** Opens a session in `repository`. */
   async start(repository: string): Promise<UploadRecord> {
-    if ((await this.meta.countUploads()) >= this.limits.maxSessions) {
+    if ((await this.meta.countUploads()) + this.pending.size >= this.limits.maxSessions) {
       throw new RegistryError('TOOMANYREQUESTS', `${this.limits.maxSessions} uploads are in progress; finish or cancel some, or try again later`);
     }
     const id = randomUUID();
@@ -75,12 +82,7 @@ export class UploadSessions {
     const record: UploadRecord = { id, repository, startedAt: at, updatedAt: at, offset: 0 };
     const handle = await open(this.blobs.tempPath(id), 'wx', 0o644);
     await handle.close();
-    try {
-      await this.meta.createUpload(record);
-    } catch (err) {
-      await removeFile(this.blobs.tempPath(id));
-      throw err;
-    }
+    this.pending.set(id, record);
     this.live.set(id, { hash: createHash('sha256'), algorithm: 'sha256', offset: 0 });
     return record;
   }
@@ -100,30 +102,27 @@ export class UploadSessions {
   }
 
   /**
-   * PUT ?digest=: appends the optional last chunk, verifies the whole blob against `digest` and
-   * moves it into the blob store. A mismatch (DIGEST_INVALID) ends the session and stores nothing.
-   * The caller links the blob into the repository.
+   * PUT ?digest=: appends the optional last chunk, verifies the whole blob against `digest`, moves
+   * it into the blob store, and ends the session and links the blob into the repository in one
+   * commit (creating the repository with `createRepository`, as a push may). A mismatch
+   * (DIGEST_INVALID) ends the session and stores nothing.
    */
-  async complete(repository: string, id: string, digest: Digest, chunk: ChunkInput): Promise<{ size: number }> {
+  async complete(repository: string, id: string, digest: Digest, chunk: ChunkInput, createRepository?: RepositoryRecord): Promise<{ size: number }> {
     return this.mutex.run(id, async () => {
       const state = await this.open(repository, id);
-      await this.appendLocked(repository, id, state, chunk, digest.algorithm);
+      // No progress record for the last chunk: the session ends below either way.
+      await this.appendLocked(repository, id, state, chunk, digest.algorithm, { saveProgress: false });
       const hash = await this.hashOf(id, state, digest.algorithm);
       state.hash = undefined; // digest() consumes it
       const actual = hash.digest('hex');
-      const temp = this.blobs.tempPath(id);
       if (actual !== digest.hex) {
         await this.end(id);
         throw new RegistryError('DIGEST_INVALID', `the uploaded content's digest is ${digest.algorithm}:${actual}, not ${digest.text}`, { detail: { digest: digest.text } });
       }
-      const handle = await open(temp, 'r+');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await this.blobs.commit(temp, digest);
-      await this.end(id);
+      await this.blobs.adopt(this.blobs.tempPath(id), digest);
+      this.live.delete(id);
+      const recorded = !this.pending.delete(id);
+      await this.meta.finishUpload({ id, recorded }, repository, digest.text, state.offset, this.now(), createRepository);
       return { size: state.offset };
     });
   }
@@ -142,7 +141,15 @@ export class UploadSessions {
    */
   async expire(cutoff: Date): Promise<{ sessions: number; strays: number }> {
     let sessions = 0;
-    const known = new Set<string>();
+    const known = new Set<string>(this.pending.keys());
+    for (const record of [...this.pending.values()]) {
+      if (new Date(record.startedAt).getTime() >= cutoff.getTime() || this.mutex.busy(record.id)) continue;
+      await this.mutex.run(record.id, async () => {
+        if (!this.pending.has(record.id)) return;
+        await this.end(record.id);
+        sessions++;
+      });
+    }
     for await (const record of this.meta.allUploads()) {
       known.add(record.id);
       if (new Date(record.updatedAt).getTime() >= cutoff.getTime() || this.mutex.busy(record.id)) continue;
@@ -172,7 +179,7 @@ export class UploadSessions {
 
   /** The session's state, reconciled with its temp file; BLOB_UPLOAD_UNKNOWN if there is none. */
   private async open(repository: string, id: string): Promise<LiveState> {
-    const record = SESSION_ID.test(id) ? await this.meta.getUpload(id) : undefined;
+    const record = SESSION_ID.test(id) ? (this.pending.get(id) ?? (await this.meta.getUpload(id))) : undefined;
     if (record === undefined || record.repository !== repository) {
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id}' is unknown in repository '${repository}' (finished, cancelled or expired)`, { detail: { uuid: id } });
     }
@@ -200,7 +207,7 @@ export class UploadSessions {
     return state.hash;
   }
 
-  private async appendLocked(repository: string, id: string, state: LiveState, chunk: ChunkInput, algorithm: DigestAlgorithm): Promise<void> {
+  private async appendLocked(repository: string, id: string, state: LiveState, chunk: ChunkInput, algorithm: DigestAlgorithm, options = { saveProgress: true }): Promise<void> {
     const { range, contentLength } = chunk;
     if (range !== undefined && range.start !== state.offset) {
       throw new RegistryError('BLOB_UPLOAD_INVALID', `the chunk starts at byte ${range.start}, but the upload holds ${state.offset} bytes: send from ${state.offset}`, {
@@ -244,10 +251,17 @@ export class UploadSessions {
       await handle.close();
     }
     state.offset = start + written;
-    await this.save(repository, id, state.offset);
+    if (options.saveProgress) await this.save(repository, id, state.offset);
   }
 
   private async save(repository: string, id: string, offset: number): Promise<void> {
+    const pending = this.pending.get(id);
+    if (pending !== undefined) {
+      // The first bytes: from now on the session outlives this process.
+      await this.meta.createUpload({ ...pending, repository, offset, updatedAt: this.now().toISOString() });
+      this.pending.delete(id);
+      return;
+    }
     const current = await this.meta.getUpload(id);
     if (current === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id}' was cancelled meanwhile`, { detail: { uuid: id } });
     await this.meta.saveUpload({ ...current, repository, offset, updatedAt: this.now().toISOString() });
@@ -255,7 +269,8 @@ export class UploadSessions {
 
   private async end(id: string): Promise<void> {
     this.live.delete(id);
+    const recorded = !this.pending.delete(id);
     await removeFile(this.blobs.tempPath(id));
-    await this.meta.deleteUpload(id);
+    if (recorded) await this.meta.deleteUpload(id);
   }
 }
