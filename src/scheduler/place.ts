@@ -2,11 +2,11 @@
  * Task placement, minimal and pure: given container instances with their free resources and what
  * one task needs, choose an instance for each of `count` tasks, or say why each instance refused.
  *
- * This is the seam the scheduler pipeline (feasibility checkers → rankers → select) will fill in:
- * memberOf / distinctInstance constraints and random / spread / binpack strategies arrive there.
- * Until then: feasibility is status + CPU + memory + static host ports, and ranking prefers the
- * instance with the most free memory (a spread-like default), ties broken by id, so results are
- * deterministic. No I/O; callers read the instances and commit the result themselves.
+ * The full pipeline (constraints, strategies, explanations) is planPlacement in plan.ts; this stays
+ * for callers not yet moved to it (src/ecs/tasks.ts). Here feasibility is status + CPU + memory +
+ * static host ports, and ranking prefers the instance with the most free memory (a spread-like
+ * default), ties broken by id, so results are deterministic. No I/O; callers read the instances and
+ * commit the result themselves.
  *
  * @example
  * placeTasks([{ id: 'a', status: 'ACTIVE', cpu: 1024, memory: 2048, tcpPorts: [22], udpPorts: [], attributes: {} }],

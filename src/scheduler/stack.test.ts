@@ -226,3 +226,26 @@ function compare(a: readonly number[], b: readonly number[], length: number): nu
   for (let j = 0; j < length; j++) if (a[j] !== b[j]) return a[j]! - b[j]!;
   return 0;
 }
+
+describe('the eligibility cache', () => {
+  /** An instance whose attribute reads are counted: each memberOf evaluation reads `zone` once. */
+  const counted = (id: string, zone: string, reads: Map<string, number>) =>
+    instance(id, {
+      attributes: new Proxy({ zone } as Record<string, string | null>, {
+        getOwnPropertyDescriptor(target, key) {
+          reads.set(id, (reads.get(id) ?? 0) + 1);
+          return Reflect.getOwnPropertyDescriptor(target, key);
+        },
+      }),
+    });
+
+  it('evaluates memberOf on an instance once per plan, plus once after each copy it takes', () => {
+    const reads = new Map<string, number>();
+    const state = clusterOf(counted('a', 'a', reads), counted('b', 'b', reads), counted('c', 'b', reads));
+    const stack = new PlacementStack(state, request({ memory: 1024, constraints: [{ type: 'memberOf', expression: 'attribute:zone == b' }], strategy: [{ type: 'spread', field: 'instanceId' }] }), { random: seededRandom(1), limit: Infinity });
+    for (let n = 0; n < 6; n++) expect(stack.select()).toBeDefined();
+    expect(tally(stack.placements)).toEqual({ b: 3, c: 3 });
+    // a: refused once and out of the plan; b and c: checked once, then again after each of their 3 copies.
+    expect(Object.fromEntries(reads)).toEqual({ a: 1, b: 4, c: 4 });
+  });
+});
