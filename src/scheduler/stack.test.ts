@@ -231,7 +231,7 @@ describe('the eligibility cache', () => {
   /** An instance whose attribute reads are counted: each memberOf evaluation reads `zone` once. */
   const counted = (id: string, zone: string, reads: Map<string, number>) =>
     instance(id, {
-      attributes: new Proxy({ zone } as Record<string, string | null>, {
+      attributes: new Proxy({ zone }, {
         getOwnPropertyDescriptor(target, key) {
           reads.set(id, (reads.get(id) ?? 0) + 1);
           return Reflect.getOwnPropertyDescriptor(target, key);
