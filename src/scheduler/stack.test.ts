@@ -148,6 +148,11 @@ describe('constraints and the plan so far', () => {
     expect(new PlacementStack(clusterOf(), request()).select()).toBeUndefined();
   });
 
+  it('refuses a limit below 1', () => {
+    expect(() => new PlacementStack(zones, request(), { limit: 0 })).toThrow(new RangeError('limit must be at least 1 (or Infinity), not 0.'));
+    expect(() => new PlacementStack(zones, request(), { limit: Number.NaN })).toThrow(RangeError);
+  });
+
   it('refuses a bad request at construction', () => {
     expect(() => new PlacementStack(zones, request({ strategy: [{ type: 'binpack', field: 'disk' }] }))).toThrow("strategy[0].field 'disk' is not valid for binpack");
   });

@@ -65,6 +65,7 @@ export class PlacementStack {
    */
   constructor(state: ClusterState, request: PlacementRequest, options: StackOptions = {}) {
     const random = options.random ?? Math.random;
+    if (options.limit !== undefined && !(options.limit >= 1)) throw new RangeError(`limit must be at least 1 (or Infinity), not ${options.limit}.`);
     const compiled = compileRequest(request);
     const w = new WorkingCluster(state, compiled, random);
     this.cluster = w;
