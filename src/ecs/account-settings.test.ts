@@ -1,41 +1,18 @@
 /** Account settings: put, default, delete, list (own and effective), and what other operations read. */
-import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, type Operation, type RequestContext } from '../protocols/index.js';
-import { SqliteStore } from '../store/index.js';
-import { accountSettingKey, accountSettingOperations, effectiveAccountSetting, SETTING_NAMES } from './account-settings.js';
-
-/** Responses are checked by value; a loose type keeps the assertions readable. */
-type Json = any;
+import { describe, expect, it } from 'vitest';
+import { accountSettingKey, effectiveAccountSetting, SETTING_NAMES } from './account-settings.js';
+import { ecsHarness, type Json, type MessageMatch } from './testing/ecs-harness.suite.js';
 
 const ACCOUNT = '123456789012';
 const ROOT = `arn:aws:iam::${ACCOUNT}:root`;
 const USER = `arn:aws:iam::${ACCOUNT}:user/MyUser`;
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/path/deployer`;
-const stores: SqliteStore[] = [];
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-});
 
+/** Every refusal here is an InvalidParameterException: `refused` names only the message. */
 function harness() {
-  const store = SqliteStore.open(':memory:');
-  stores.push(store);
-  const ctx: RequestContext = { requestId: 'req-1', caller: { accessKeyId: 'AKIDEXAMPLE', accountId: ACCOUNT }, region: 'us-east-1', now: new Date('2024-05-01T12:00:00Z') };
-  const ops: Record<string, Operation> = accountSettingOperations({ store });
-  const call = (op: string, input: Record<string, unknown> = {}): Promise<Json> => ops[op]!(input, ctx);
-  const snapshot = async () => (await store.range('')).kvs.map((kv) => [kv.key, kv.value, kv.modRevision]);
-  const refused = async (op: string, input: Record<string, unknown>, message: string | RegExp) => {
-    const before = await snapshot();
-    const err: unknown = await call(op, input).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err, `${op} should have been refused`).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe('InvalidParameterException');
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else expect((err as BerthError).message).toMatch(message);
-    expect(await snapshot()).toEqual(before);
-  };
-  return { store, call, refused };
+  const h = ecsHarness({ accountId: ACCOUNT });
+  const refused = (op: string, input: Record<string, unknown>, message: MessageMatch) => h.refused(op, input, 'InvalidParameterException', message);
+  return { store: h.store, call: h.call, refused };
 }
 
 describe('PutAccountSetting and PutAccountSettingDefault', () => {

@@ -1,43 +1,18 @@
 /** PutAttributes, DeleteAttributes and ListAttributes against a real (in-memory) SqliteStore. */
-import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, type Operation, type RequestContext } from '../protocols/index.js';
-import { SqliteStore } from '../store/index.js';
+import { describe, expect, it } from 'vitest';
+import { BerthError, type ErrorCode } from '../protocols/index.js';
 import { checkAttributeName, checkAttributeValue, customAttributeCount, isBuiltInAttribute, putAttributes } from './attributes.js';
-import { attributeOperations } from './attributes.js';
-import { clusterOperations } from './clusters.js';
-import { containerInstanceOperations, type ContainerInstance } from './container-instances.js';
+import type { ContainerInstance } from './container-instances.js';
 import { keys } from './keys.js';
 import { readJson } from './repo.js';
-
-/** Responses are checked by value; a loose type keeps the assertions readable. */
-type Json = any;
+import { ecsHarness, type Json } from './testing/ecs-harness.suite.js';
 
 const ACCOUNT = '000000000000';
 const CI_ARN = (cluster: string, id: string) => `arn:aws:ecs:us-east-1:${ACCOUNT}:container-instance/${cluster}/${id}`;
-const stores: SqliteStore[] = [];
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-});
 
+/** A cluster 'default', and instances registered into it with the given attributes. */
 async function harness() {
-  const store = SqliteStore.open(':memory:');
-  stores.push(store);
-  const ctx: RequestContext = { requestId: 'req-1', caller: { accessKeyId: 'AKIDEXAMPLE', accountId: ACCOUNT }, region: 'us-east-1', now: new Date('2024-05-01T12:00:00Z') };
-  const ops: Record<string, Operation> = { ...clusterOperations({ store }), ...containerInstanceOperations({ store }), ...attributeOperations({ store }) };
-  const call = (op: string, input: Record<string, unknown> = {}): Promise<Json> => ops[op]!(input, ctx);
-  const snapshot = async () => (await store.range('')).kvs.map((kv) => [kv.key, kv.value, kv.modRevision]);
-  const refused = async (op: string, input: Record<string, unknown>, code: string, message?: string | RegExp) => {
-    const before = await snapshot();
-    const err: unknown = await call(op, input).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err, `${op} should have been refused`).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else if (message !== undefined) expect((err as BerthError).message).toMatch(message);
-    expect(await snapshot()).toEqual(before);
-  };
+  const { store, call, refused } = ecsHarness();
   const register = async (attributes: Array<Record<string, unknown>> = []) => {
     const { containerInstance } = await call('RegisterContainerInstance', { attributes });
     const arn = containerInstance.containerInstanceArn as string;
@@ -85,7 +60,7 @@ describe('PutAttributes', () => {
     expect((await stored(ci.id)).attributes).toHaveLength(30);
   });
 
-  it.each<[string, Array<Record<string, unknown>> | undefined, string, string | RegExp]>([
+  it.each<[string, Array<Record<string, unknown>> | undefined, ErrorCode, string | RegExp]>([
     ['no attributes', undefined, 'InvalidParameterException', 'attributes is required and must not be empty.'],
     ['an empty list', [], 'InvalidParameterException', 'attributes is required and must not be empty.'],
     ['11 attributes', Array.from({ length: 11 }, (_, i) => ({ name: `a${i}`, targetId: 'x', targetType: 'container-instance' })), 'InvalidParameterException', 'attributes can have at most 10 attributes per call; got 11.'],
@@ -178,7 +153,7 @@ describe('ListAttributes', () => {
     expect(rest.nextToken).toBeUndefined();
   });
 
-  it.each<[Record<string, unknown>, string, string]>([
+  it.each<[Record<string, unknown>, ErrorCode, string]>([
     [{}, 'InvalidParameterException', 'targetType is required.'],
     [{ targetType: 'task' }, 'InvalidParameterException', "targetType must be one of container-instance; got 'task'."],
     [{ targetType: 'container-instance', attributeValue: 'prod' }, 'InvalidParameterException', 'attributeValue can only be used together with attributeName.'],

@@ -1,47 +1,18 @@
 /** Cluster operations and ClusterActivity against a real (in-memory) SqliteStore. */
-import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, type Operation, type RequestContext } from '../protocols/index.js';
-import { put, SqliteStore, type Store } from '../store/index.js';
-import { accountSettingOperations } from './account-settings.js';
-import { ClusterActivity, clusterActivity, clusterOperations, requireActiveCluster } from './clusters.js';
-import { containerInstanceOperations } from './container-instances.js';
+import { describe, expect, it } from 'vitest';
+import type { ErrorCode } from '../protocols/index.js';
+import { put, type Store } from '../store/index.js';
+import { ClusterActivity, clusterActivity, requireActiveCluster } from './clusters.js';
 import { keys } from './keys.js';
-
-/** Responses are checked by value; a loose type keeps the assertions readable. */
-type Json = any;
+import { ecsHarness, type Json } from './testing/ecs-harness.suite.js';
 
 const ACCOUNT = '000000000000';
 const ARN = (name: string) => `arn:aws:ecs:us-east-1:${ACCOUNT}:cluster/${name}`;
-const stores: SqliteStore[] = [];
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-});
 
+/** Tasks and services are written as their own modules store them. */
 function harness() {
-  const store = SqliteStore.open(':memory:');
-  stores.push(store);
-  const ctx: RequestContext = { requestId: 'req-1', caller: { accessKeyId: 'AKIDEXAMPLE', accountId: ACCOUNT }, region: 'us-east-1', now: new Date('2024-05-01T12:00:00Z') };
-  const ops: Record<string, Operation> = {
-    ...clusterOperations({ store }),
-    ...containerInstanceOperations({ store }),
-    ...accountSettingOperations({ store }),
-  };
-  const call = (op: string, input: Record<string, unknown> = {}): Promise<Json> => ops[op]!(input, ctx);
-  const snapshot = async () => (await store.range('')).kvs.map((kv) => [kv.key, kv.value, kv.modRevision]);
-  /** Expects the call to fail with `code` (and message), and the store to be exactly as before. */
-  const refused = async (op: string, input: Record<string, unknown>, code: string, message?: string | RegExp) => {
-    const before = await snapshot();
-    const err: unknown = await call(op, input).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err, `${op} should have been refused`).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else if (message !== undefined) expect((err as BerthError).message).toMatch(message);
-    expect(await snapshot()).toEqual(before);
-    return err as BerthError;
-  };
+  const h = ecsHarness();
+  const { store, call } = h;
   const task = (cluster: string, id: string, fields: Record<string, unknown>) =>
     put(store, keys.task(cluster, id), JSON.stringify({ taskArn: `arn:aws:ecs:us-east-1:${ACCOUNT}:task/${cluster}/${id}`, clusterArn: ARN(cluster), ...fields }));
   const service = (cluster: string, name: string, fields: Record<string, unknown>) =>
@@ -50,7 +21,7 @@ function harness() {
     call('RegisterContainerInstance', { cluster, totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 1024 }] }) as Promise<{
       containerInstance: { containerInstanceArn: string };
     }>;
-  return { store, ctx, call, refused, snapshot, task, service, register };
+  return { ...h, task, service, register };
 }
 
 describe('CreateCluster', () => {
@@ -131,7 +102,7 @@ describe('CreateCluster', () => {
   });
 
   const strategy = (...items: Array<Record<string, unknown>>) => ({ capacityProviders: ['FARGATE', 'FARGATE_SPOT'], defaultCapacityProviderStrategy: items });
-  it.each<[string, Record<string, unknown>, string, string | RegExp]>([
+  it.each<[string, Record<string, unknown>, ErrorCode, string | RegExp]>([
     ['a name with a space', { clusterName: 'my cluster' }, 'InvalidParameterException', /^Cluster name 'my cluster' is not valid: up to 255 letters/],
     ['a 256-character name', { clusterName: 'x'.repeat(256) }, 'InvalidParameterException', /is not valid/],
     ['a non-ASCII name', { clusterName: 'grün' }, 'InvalidParameterException', /is not valid/],

@@ -1,6 +1,6 @@
 /** Container instance operations against a real (in-memory) SqliteStore, as the agent and the CLI call them. */
-import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, type Operation, type RequestContext } from '../protocols/index.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { ErrorCode, RequestContext } from '../protocols/index.js';
 import { evaluateQuery, parseQuery } from '../scheduler/query/index.js';
 import { put, SqliteStore, type Store } from '../store/index.js';
 import { clusterOperations } from './clusters.js';
@@ -15,16 +15,10 @@ import {
 } from './container-instances.js';
 import { keys } from './keys.js';
 import { readJson } from './repo.js';
-
-/** Responses are checked by value; a loose type keeps the assertions readable. */
-type Json = any;
+import { ecsHarness } from './testing/ecs-harness.suite.js';
 
 const ACCOUNT = '000000000000';
 const CI_ARN = (cluster: string, id: string) => `arn:aws:ecs:us-east-1:${ACCOUNT}:container-instance/${cluster}/${id}`;
-const stores: SqliteStore[] = [];
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-});
 
 /** What the ECS agent sends: CPU and MEMORY as integers, reserved ports as string sets. */
 const AGENT_RESOURCES = [
@@ -35,32 +29,15 @@ const AGENT_RESOURCES = [
 ];
 
 function harness() {
-  const store = SqliteStore.open(':memory:');
-  stores.push(store);
-  const ctx: RequestContext = { requestId: 'req-1', caller: { accessKeyId: 'AKIDEXAMPLE', accountId: ACCOUNT }, region: 'us-east-1', now: new Date('2024-05-01T12:00:00Z') };
-  const ops: Record<string, Operation> = { ...clusterOperations({ store }), ...containerInstanceOperations({ store }) };
-  const call = (op: string, input: Record<string, unknown> = {}): Promise<Json> => ops[op]!(input, ctx);
-  const snapshot = async () => (await store.range('')).kvs.map((kv) => [kv.key, kv.value, kv.modRevision]);
-  const refused = async (op: string, input: Record<string, unknown>, code: string, message?: string | RegExp) => {
-    const before = await snapshot();
-    const err: unknown = await call(op, input).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err, `${op} should have been refused`).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else if (message !== undefined) expect((err as BerthError).message).toMatch(message);
-    expect(await snapshot()).toEqual(before);
-    return err as BerthError;
-  };
+  const h = ecsHarness();
+  const { store, call } = h;
   const register = async (input: Record<string, unknown> = {}): Promise<ContainerInstance & { id: string }> => {
     const { containerInstance } = await call('RegisterContainerInstance', { totalResources: AGENT_RESOURCES, ...input });
     const arn = containerInstance.containerInstanceArn as string;
     return { ...containerInstance, id: arn.slice(arn.lastIndexOf('/') + 1) };
   };
   const stored = async (cluster: string, id: string) => (await readJson<ContainerInstance>(store, keys.containerInstance(cluster, id)))?.value;
-  return { store, ctx, call, refused, snapshot, register, stored };
+  return { ...h, register, stored };
 }
 
 describe('RegisterContainerInstance', () => {
@@ -168,7 +145,7 @@ describe('RegisterContainerInstance', () => {
     expect((await call('ListContainerInstances')).containerInstanceArns).toHaveLength(1);
   });
 
-  it.each<[string, Record<string, unknown>, string, string | RegExp]>([
+  it.each<[string, Record<string, unknown>, ErrorCode, string | RegExp]>([
     ['an unknown containerInstanceArn', { containerInstanceArn: CI_ARN('default', 'f'.repeat(32)) }, 'ClientException', /is not registered in cluster default/],
     ['an ARN of another cluster', { containerInstanceArn: CI_ARN('other', 'abc') }, 'InvalidParameterException', /does not belong to cluster default/],
     ['a task ARN as containerInstanceArn', { containerInstanceArn: `arn:aws:ecs:us-east-1:${ACCOUNT}:task/default/abc` }, 'InvalidParameterException', /is not a container-instance ARN/],
@@ -192,7 +169,7 @@ describe('RegisterContainerInstance', () => {
 
   it('never registers into a cluster deleted while the registration runs', async () => {
     const inner = SqliteStore.open(':memory:');
-    stores.push(inner);
+    onTestFinished(() => inner.close());
     let raced = false;
     // DeleteCluster commits just before the registration writes its instance.
     const racing: Store = {
@@ -252,7 +229,7 @@ describe('DescribeContainerInstances', () => {
     expect(full.containerInstances[0]).toMatchObject({ tags: [{ key: 'k', value: 'v' }], healthStatus: { overallStatus: 'INSUFFICIENT_DATA', details: [] } });
   });
 
-  it.each<[string, Record<string, unknown>, string, string | RegExp]>([
+  it.each<[string, Record<string, unknown>, ErrorCode, string | RegExp]>([
     ['no instances', {}, 'InvalidParameterException', 'containerInstances is required and must not be empty.'],
     ['an empty list', { containerInstances: [] }, 'InvalidParameterException', 'containerInstances is required and must not be empty.'],
     ['101 instances', { containerInstances: Array.from({ length: 101 }, (_, i) => `i${i}`) }, 'InvalidParameterException', 'containerInstances can have at most 100 items; got 101.'],
@@ -314,7 +291,7 @@ describe('ListContainerInstances', () => {
     expect(new Set(seen).size).toBe(3);
   });
 
-  it.each<[Record<string, unknown>, string, string]>([
+  it.each<[Record<string, unknown>, ErrorCode, string]>([
     [{ filter: 'attribute:zone foo' }, 'InvalidParameterException', "filter: expected an operator after 'attribute:zone' at position 15, found 'foo'"],
     [{ filter: 'ec2InstanceId > i-1' }, 'InvalidParameterException', "filter: operator '>' is not valid for ec2InstanceId at position 14; use one of ==, !=, in, !in, =~, !~"],
     [{ filter: 'x'.repeat(2001) }, 'InvalidParameterException', 'filter must be at most 2000 characters long.'],
@@ -390,7 +367,7 @@ describe('DeregisterContainerInstance', () => {
     expect((await call('DeregisterContainerInstance', { containerInstance: busy.id, force: true })).containerInstance.status).toBe('INACTIVE');
   });
 
-  it.each<[Record<string, unknown>, string, string | RegExp]>([
+  it.each<[Record<string, unknown>, ErrorCode, string | RegExp]>([
     [{}, 'InvalidParameterException', 'containerInstance is required.'],
     [{ containerInstance: 'nope' }, 'InvalidParameterException', "The container instance 'nope' was not found in cluster 'default'."],
     [{ containerInstance: CI_ARN('other', 'x') }, 'InvalidParameterException', /does not belong to cluster default/],

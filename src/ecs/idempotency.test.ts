@@ -1,15 +1,13 @@
 /** clientToken records: fingerprints, claims, replays, expiry, and one winner under a race. */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../store/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../store/index.js';
 import { canonicalJson, claimClientToken, fingerprintOf, TOKEN_TTL_SECONDS } from './idempotency.js';
 import { keys } from './keys.js';
+import { ecsHarness } from './testing/ecs-harness.suite.js';
 
-let store: SqliteStore;
+let store: Store;
 beforeEach(() => {
-  store = SqliteStore.open(':memory:');
-});
-afterEach(async () => {
-  await store.close();
+  ({ store } = ecsHarness());
 });
 
 const T0 = new Date(Date.UTC(2025, 0, 1));

@@ -1,41 +1,16 @@
 /** TagResource, UntagResource and ListTagsForResource on every taggable ECS resource, and the tag rules. */
-import { afterEach, describe, expect, it } from 'vitest';
-import { BerthError, type Operation, type RequestContext } from '../protocols/index.js';
-import { put, SqliteStore } from '../store/index.js';
-import { clusterOperations } from './clusters.js';
-import { containerInstanceOperations } from './container-instances.js';
+import { describe, expect, it } from 'vitest';
+import type { ErrorCode } from '../protocols/index.js';
+import { put } from '../store/index.js';
 import { keys } from './keys.js';
-import { mergeTags, readTags, tagOperations } from './tags.js';
-
-/** Responses are checked by value; a loose type keeps the assertions readable. */
-type Json = any;
+import { mergeTags, readTags } from './tags.js';
+import { ecsHarness, type Json } from './testing/ecs-harness.suite.js';
 
 const ACCOUNT = '000000000000';
 const base = `arn:aws:ecs:us-east-1:${ACCOUNT}`;
-const stores: SqliteStore[] = [];
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-});
 
 async function harness() {
-  const store = SqliteStore.open(':memory:');
-  stores.push(store);
-  const ctx: RequestContext = { requestId: 'req-1', caller: { accessKeyId: 'AKIDEXAMPLE', accountId: ACCOUNT }, region: 'us-east-1', now: new Date('2024-05-01T12:00:00Z') };
-  const ops: Record<string, Operation> = { ...clusterOperations({ store }), ...containerInstanceOperations({ store }), ...tagOperations({ store }) };
-  const call = (op: string, input: Record<string, unknown> = {}): Promise<Json> => ops[op]!(input, ctx);
-  const snapshot = async () => (await store.range('')).kvs.map((kv) => [kv.key, kv.value, kv.modRevision]);
-  const refused = async (op: string, input: Record<string, unknown>, code: string, message?: string | RegExp) => {
-    const before = await snapshot();
-    const err: unknown = await call(op, input).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err, `${op} should have been refused`).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else if (message !== undefined) expect((err as BerthError).message).toMatch(message);
-    expect(await snapshot()).toEqual(before);
-  };
+  const { store, call, refused } = ecsHarness();
   const tagsOf = async (resourceArn: string) => (await call('ListTagsForResource', { resourceArn })).tags as Json[];
 
   // One resource of each kind, stored as their own modules store them.
@@ -121,7 +96,7 @@ describe('limits and reserved tags', () => {
 });
 
 describe('refusals', () => {
-  it.each<[string, (a: Record<string, string>) => Record<string, unknown>, string, string | RegExp]>([
+  it.each<[string, (a: Record<string, string>) => Record<string, unknown>, ErrorCode, string | RegExp]>([
     ['no resourceArn', () => ({ tags: [] }), 'InvalidParameterException', 'resourceArn is required.'],
     ['no tags', (a) => ({ resourceArn: a.cluster! }), 'InvalidParameterException', 'tags is required.'],
     ['a resourceArn that is not an ECS ARN', () => ({ resourceArn: 'arn:aws:s3:::bucket', tags: [] }), 'InvalidParameterException', "resourceArn 'arn:aws:s3:::bucket' is not an Amazon ECS resource ARN."],
@@ -151,7 +126,7 @@ describe('refusals', () => {
     await refused('TagResource', input(arns), code, message);
   });
 
-  it.each<[string, (a: Record<string, string>) => Record<string, unknown>, string, string | RegExp]>([
+  it.each<[string, (a: Record<string, string>) => Record<string, unknown>, ErrorCode, string | RegExp]>([
     ['no tagKeys', (a) => ({ resourceArn: a.cluster! }), 'InvalidParameterException', 'tagKeys is required.'],
     ['an empty key', (a) => ({ resourceArn: a.cluster!, tagKeys: [''] }), 'InvalidParameterException', 'tagKeys[0] must be a non-empty string.'],
     ['a key that is not a string', (a) => ({ resourceArn: a.cluster!, tagKeys: [3] }), 'InvalidParameterException', 'tagKeys[0] must be a non-empty string.'],
