@@ -93,7 +93,7 @@ export interface Failure {
 }
 
 /** The stored ContainerInstance as far as tasks are concerned. */
-type StoredInstance = InstanceResources & { readonly ec2InstanceId?: string };
+export type StoredInstance = InstanceResources & { readonly ec2InstanceId?: string };
 
 // ---------------------------------------------------------------------------------------------
 // The ListTasks index.
@@ -139,8 +139,8 @@ export function taskIndexOps(cluster: string, before: Task | undefined, after: T
 // ---------------------------------------------------------------------------------------------
 // Reading a RunTask / StartTask request.
 
-/** Everything about a new task that does not depend on where it is placed. */
-interface TaskSpec {
+/** Everything about a new task that does not depend on where it is placed (RunTask's, or a service deployment's). */
+export interface TaskSpec {
   readonly cluster: ClusterView;
   readonly td: TaskDefinition;
   readonly launch: Launch;
@@ -207,12 +207,13 @@ async function readTaskSpec(
 // Building and committing new tasks.
 
 /** One task to create, with the instance it lands on (none for Fargate). */
-interface Slot {
+export interface Slot {
   readonly instance?: StoredInstance;
   readonly capacityProviderName?: string;
 }
 
-function newTasks(spec: TaskSpec, slots: readonly Slot[], ctx: RequestContext): Task[] {
+/** The tasks for `slots`, built but not stored (their ARNs are known before the commit). */
+export function newTasks(spec: TaskSpec, slots: readonly Slot[], ctx: RequestContext): Task[] {
   const p = partitionOf(ctx);
   const name = spec.cluster.clusterName;
   return slots.map((slot, i) => {
@@ -245,7 +246,7 @@ function newTasks(spec: TaskSpec, slots: readonly Slot[], ctx: RequestContext): 
 }
 
 /** A container instance read for placement, with the revision the commit is guarded by. */
-interface ReadInstance {
+export interface ReadInstance {
   readonly key: string;
   readonly modRevision: number;
   readonly value: StoredInstance;
@@ -254,9 +255,10 @@ interface ReadInstance {
 /**
  * Writes new tasks, their index entries and the reservations on their instances in one
  * transaction, guarded by each instance's revision (and by `extra`, e.g. a clientToken guard).
- * Returns false when a guard no longer holds: the caller re-reads and places again.
+ * Returns false when a guard no longer holds: the caller re-reads and places again. The service
+ * controller commits its starts here too, with the service's own write in `extra`.
  */
-async function commitNewTasks(
+export async function commitNewTasks(
   store: Store,
   clusterName: string,
   tasks: readonly Task[],
