@@ -1,6 +1,7 @@
 /**
- * Controllers: the server-side loops that move stored state towards what is desired. For now the
- * agent hub (agent sessions: tasks out to hosts, their reports back into the store).
+ * Controllers: the server-side loops that move stored state towards what is desired: the agent hub
+ * (agent sessions: tasks out to hosts, their reports back into the store) and the service controller
+ * (services kept at their desired state and rolled out, through the pure service reconciler).
  */
 export {
   createAgentHub,
@@ -24,3 +25,25 @@ export {
   TASK_FAILED_TO_START_REASON,
 } from './task-state.js';
 export type { InstanceEffect } from './task-state.js';
+export {
+  createServiceController,
+  DEFAULT_SERVICE_CONTROLLER_SETTINGS,
+  instanceStateOf,
+  launchOf,
+  placementRequestOf,
+} from './service-controller.js';
+export type { ServiceController, ServiceControllerOptions, ServiceControllerSettings } from './service-controller.js';
+export { AgentDisconnections, lostTask, stopLostTask } from './host-loss.js';
+export type { LossOutcome } from './host-loss.js';
+export { reconcileService, recordPlacements, SERVICE_SCHEDULER_INITIATED } from './service-reconciler.js';
+export type {
+  InstanceView,
+  PlacementResult,
+  ReconcileInput,
+  ReconcileSettings,
+  ServiceDecision,
+  StopCause,
+  TaskLoss,
+  TaskStart,
+  TaskStop,
+} from './service-reconciler.js';
