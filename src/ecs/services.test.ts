@@ -3,18 +3,12 @@
  * error path (each leaving the store untouched), deployments on update, DRAINING / INACTIVE on
  * delete, idempotency, paging, and the services-stable / services-inactive waiter conditions.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BerthError, type ErrorCode, type Operation, type RequestContext } from '../protocols/index.js';
-import { SqliteStore } from '../store/index.js';
-import { clusterOperations } from './clusters.js';
-import { containerInstanceOperations } from './container-instances.js';
-import { serviceOperations } from './services.js';
-import { taskDefinitionOperations } from './task-definitions.js';
-import { taskOperations } from './tasks.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { ErrorCode } from '../protocols/index.js';
+import type { Store } from '../store/index.js';
+import { ecsHarness, type EcsHarness, type Json } from './testing/ecs-harness.suite.js';
 
 type Obj = Record<string, unknown>;
-// The operations return plain JSON; tests read it loosely.
-type Json = any;  
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
@@ -24,18 +18,12 @@ const TG = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/web/01
 const TG2 = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/web-green/0123456789abcdef`;
 const REGISTRY = `arn:aws:servicediscovery:${REGION}:${ACCOUNT}:service/srv-0123456789`;
 
-let store: SqliteStore;
-let ops: Record<string, Operation>;
+let store: Store;
+let call: EcsHarness['call'];
+let refused: EcsHarness['refused'];
 
 beforeEach(async () => {
-  store = SqliteStore.open(':memory:');
-  ops = {
-    ...clusterOperations({ store }),
-    ...taskDefinitionOperations({ store }),
-    ...containerInstanceOperations({ store }),
-    ...taskOperations({ store }),
-    ...serviceOperations({ store }),
-  };
+  ({ store, call, refused } = ecsHarness({ now: T0 }));
   await call('CreateCluster', { clusterName: 'default' });
   await call('RegisterTaskDefinition', {
     family: 'web',
@@ -43,12 +31,6 @@ beforeEach(async () => {
   });
   await call('RegisterTaskDefinition', { family: 'app', ...FARGATE_TD });
 });
-afterEach(async () => {
-  await store.close();
-});
-
-const ctx = (at = T0): RequestContext => ({ requestId: 'r', caller: { accessKeyId: 'AKID', accountId: ACCOUNT }, region: REGION, now: new Date(at) });
-const call = (op: string, input: Obj = {}, at = T0): Promise<Json> => ops[op]!(input, ctx(at)) as Promise<Json>;
 
 const FARGATE_TD = {
   requiresCompatibilities: ['FARGATE'],
@@ -58,29 +40,6 @@ const FARGATE_TD = {
   containerDefinitions: [{ name: 'app', image: 'busybox', portMappings: [{ containerPort: 8080 }] }],
 };
 const VPC = { networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-a'], securityGroups: ['sg-1'] } } };
-
-async function rejection(promise: Promise<unknown>, code: ErrorCode, message?: string | RegExp): Promise<BerthError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(BerthError);
-  const err = caught as BerthError;
-  expect(err.code).toBe(code);
-  if (typeof message === 'string') expect(err.message).toBe(message);
-  else if (message !== undefined) expect(err.message).toMatch(message);
-  return err;
-}
-
-/** Runs `op`, which must fail with `code`, and checks that the store did not change at all. */
-async function refused(op: string, input: Obj, code: ErrorCode, message?: string | RegExp): Promise<BerthError> {
-  const before = await store.revision();
-  const err = await rejection(call(op, input), code, message);
-  expect(await store.revision()).toBe(before);
-  return err;
-}
 
 const create = async (input: Obj, at = T0): Promise<Json> =>
   (await call('CreateService', { serviceName: 'web', taskDefinition: 'web', desiredCount: 2, ...input }, at)).service;

@@ -3,18 +3,17 @@
  * error paths, ordering and paging, revision numbering under concurrency, and that a rejected
  * request leaves the store untouched.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BerthError, type ErrorCode, type Operation, type RequestContext } from '../protocols/index.js';
-import { SqliteStore } from '../store/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { BerthError, ErrorCode } from '../protocols/index.js';
+import type { Store } from '../store/index.js';
 import { createEcsService } from './index.js';
 import { keys } from './keys.js';
 import { readJson, updateJson } from './repo.js';
 import type { StoredTaskDefinition, TaskDefinition, TaskDefinitionFamily } from './task-definition-types.js';
-import { resolveTaskDefinition, taskDefinitionOperations, taskDefinitionTags } from './task-definitions.js';
+import { resolveTaskDefinition, taskDefinitionTags } from './task-definitions.js';
+import { ecsHarness, rejection as berthRejection, type EcsHarness } from './testing/ecs-harness.suite.js';
 
 type Obj = Record<string, unknown>;
-// The operations return plain JSON; tests read it loosely.
-type Json = any;  
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
@@ -22,19 +21,14 @@ const PARTITION = { region: REGION, accountId: ACCOUNT };
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
 const arn = (family: string, revision: number) => `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${family}:${revision}`;
 
-let store: SqliteStore;
-let ops: Record<string, Operation>;
+let store: Store;
+let call: EcsHarness['call'];
+let unchanged: EcsHarness['unchanged'];
 
 beforeEach(() => {
-  store = SqliteStore.open(':memory:');
-  ops = taskDefinitionOperations({ store });
-});
-afterEach(async () => {
-  await store.close();
+  ({ store, call, unchanged } = ecsHarness({ now: T0 }));
 });
 
-const ctx = (at = T0): RequestContext => ({ requestId: 'req-1', caller: { accessKeyId: 'AKIDEXAMPLE', accountId: ACCOUNT }, region: REGION, now: new Date(at) });
-const call = (op: string, input: Obj = {}, at = T0): Promise<Json> => ops[op]!(input, ctx(at)) as Promise<Json>;
 const definition = (family: string, extra: Obj = {}): Obj => ({
   family, containerDefinitions: [{ name: 'app', image: 'nginx:1.27', memory: 128 }], ...extra,
 });
@@ -43,25 +37,16 @@ const register = async (family: string, extra: Obj = {}, at = T0): Promise<TaskD
 const deregister = (ref: string, at = T0) => call('DeregisterTaskDefinition', { taskDefinition: ref }, at);
 const describeTd = async (ref: string): Promise<TaskDefinition> => ((await call('DescribeTaskDefinition', { taskDefinition: ref })) as { taskDefinition: TaskDefinition }).taskDefinition;
 
+/** The BerthError `promise` rejects with, checked for `code` and for each fragment of its message. */
 async function rejection(promise: Promise<unknown>, code: ErrorCode, ...fragments: string[]): Promise<BerthError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(BerthError);
-  const err = caught as BerthError;
-  expect(err.code).toBe(code);
+  const err = await berthRejection(promise, code);
   for (const f of fragments) expect(err.message).toContain(f);
   return err;
 }
 
 /** Runs `action`, which must fail with `code`, and checks the store did not change. */
 async function rejectsUnchanged(action: () => Promise<unknown>, code: ErrorCode, ...fragments: string[]): Promise<void> {
-  const before = await store.revision();
-  await rejection(action(), code, ...fragments);
-  expect(await store.revision()).toBe(before);
+  await unchanged(() => rejection(action(), code, ...fragments));
 }
 
 async function listAll(input: Obj, pageSize: number): Promise<{ arns: string[]; pages: number }> {
