@@ -10,8 +10,10 @@ export class BuildError extends Error {
   /** The Dockerfile line (1-based) the error is about, when it is about one. */
   readonly line: number | undefined;
 
-  constructor(message: string, line?: number, options?: { cause?: unknown }) {
-    super(line === undefined ? message : `${message} (line ${line})`, options?.cause === undefined ? undefined : { cause: options.cause });
+  /** `detail` goes after the line number, on its own lines (a failed RUN's last output). */
+  constructor(message: string, line?: number, options?: { cause?: unknown; detail?: string }) {
+    const head = line === undefined ? message : `${message} (line ${line})`;
+    super(options?.detail ? `${head}\n${options.detail}` : head, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BuildError';
     this.line = line;
   }
