@@ -1,6 +1,5 @@
 /** launchType / capacityProviderStrategy, compatibility, platform version, clientToken, startedBy. */
 import { describe, expect, it } from 'vitest';
-import { BerthError } from '../protocols/index.js';
 import {
   checkCompatibility,
   checkTaskDefinitionRunnable,
@@ -16,19 +15,7 @@ import {
   resolveLaunch,
   resolvePlatformVersion,
 } from './launch-input.js';
-
-function fails(fn: () => unknown, code: string, message: string | RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else expect((err as BerthError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an error');
-}
+import { fails } from './testing/ecs-harness.suite.js';
 
 describe('readLaunchRequest', () => {
   it('reads a launch type or a strategy', () => {

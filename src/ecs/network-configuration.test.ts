@@ -1,6 +1,5 @@
 /** networkConfiguration: shape, ECS's rules against network mode and launch type, ENI attachments. */
 import { describe, expect, it } from 'vitest';
-import { BerthError } from '../protocols/index.js';
 import {
   availabilityZoneFor,
   checkNetworkConfiguration,
@@ -11,21 +10,9 @@ import {
   readNetworkConfiguration,
   subnetFor,
 } from './network-configuration.js';
+import { fails } from './testing/ecs-harness.suite.js';
 
 const vpcInput = (vpc: unknown) => ({ networkConfiguration: { awsvpcConfiguration: vpc } });
-
-function fails(fn: () => unknown, code: string, message: string | RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else expect((err as BerthError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an error');
-}
 
 describe('readNetworkConfiguration', () => {
   it('is undefined when absent', () => {

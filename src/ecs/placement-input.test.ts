@@ -1,20 +1,7 @@
 /** placementConstraints / placementStrategy: every rule and its message. */
 import { describe, expect, it } from 'vitest';
-import { BerthError } from '../protocols/index.js';
 import { checkPlacementForLaunchType, readPlacementConstraints, readPlacementStrategy } from './placement-input.js';
-
-function fails(fn: () => unknown, code: string, message: string | RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else expect((err as BerthError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an error');
-}
+import { fails } from './testing/ecs-harness.suite.js';
 
 const constraints = (list: unknown, fromTd = 0) => readPlacementConstraints({ placementConstraints: list }, fromTd);
 const strategy = (list: unknown) => readPlacementStrategy({ placementStrategy: list });

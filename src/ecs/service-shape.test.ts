@@ -1,6 +1,5 @@
 /** Service members that need no store: names, deployment configuration, load balancers, registries, deployments. */
 import { describe, expect, it } from 'vitest';
-import { BerthError } from '../protocols/index.js';
 import type { ContainerDefinition } from './task-definition-types.js';
 import {
   addEvent,
@@ -21,31 +20,10 @@ import {
   startDeployment,
   type DeploymentContext,
 } from './service-shape.js';
+import { containerDefinition, fails } from './testing/ecs-harness.suite.js';
 
-function fails(fn: () => unknown, code: string, message: string | RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else expect((err as BerthError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an error');
-}
-
-const container = (name: string, ports: number[]): ContainerDefinition => ({
-  name,
-  image: 'x',
-  cpu: 0,
-  essential: true,
-  portMappings: ports.map((containerPort) => ({ containerPort })),
-  environment: [],
-  mountPoints: [],
-  volumesFrom: [],
-  systemControls: [],
-});
+const container = (name: string, ports: number[]): ContainerDefinition =>
+  containerDefinition(name, { image: 'x', portMappings: ports.map((containerPort) => ({ containerPort })) });
 const td = { containerDefinitions: [container('web', [80, 443]), container('worker', [])] };
 const TG = 'arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef';
 

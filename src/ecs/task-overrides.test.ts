@@ -1,34 +1,10 @@
 /** RunTask / StartTask overrides: kept whole, checked against the task definition; Fargate sizes. */
 import { describe, expect, it } from 'vitest';
-import { BerthError } from '../protocols/index.js';
 import type { ContainerDefinition } from './task-definition-types.js';
 import { checkFargateSize, effectiveContainer, readTaskOverride } from './task-overrides.js';
+import { containerDefinition, fails } from './testing/ecs-harness.suite.js';
 
-function fails(fn: () => unknown, code: string, message: string | RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BerthError);
-    expect((err as BerthError).code).toBe(code);
-    if (typeof message === 'string') expect((err as BerthError).message).toBe(message);
-    else expect((err as BerthError).message).toMatch(message);
-    return;
-  }
-  throw new Error('expected an error');
-}
-
-const container = (name: string, extra: Partial<ContainerDefinition> = {}): ContainerDefinition => ({
-  name,
-  image: 'busybox',
-  cpu: 0,
-  essential: true,
-  portMappings: [],
-  environment: [],
-  mountPoints: [],
-  volumesFrom: [],
-  systemControls: [],
-  ...extra,
-});
+const container = (name: string, extra: Partial<ContainerDefinition> = {}) => containerDefinition(name, { image: 'busybox', ...extra });
 const td = { containerDefinitions: [container('web', { memory: 256 }), container('sidecar', { memoryReservation: 64 })] };
 const fargateTd = { ...td, cpu: '256', memory: '512' };
 const read = (overrides: unknown, launchType = 'EC2', def: Parameters<typeof readTaskOverride>[1] = td) => readTaskOverride({ overrides }, def, launchType);

@@ -1,22 +1,10 @@
 /** The Task object: what a new task looks like, what it reserves, and what StopTask does to it. */
 import { describe, expect, it } from 'vitest';
-import type { ContainerDefinition, TaskDefinition } from './task-definition-types.js';
+import type { TaskDefinition } from './task-definition-types.js';
 import { eniAttachment } from './network-configuration.js';
 import { buildTask, hasReachedAgent, staticHostPorts, stopTask, taskDefinitionRefOf, taskReservation, taskSize, type NewTask, type Task } from './task-shape.js';
 import type { TaskOverride } from './task-overrides.js';
-
-const container = (name: string, extra: Partial<ContainerDefinition> = {}): ContainerDefinition => ({
-  name,
-  image: `${name}:latest`,
-  cpu: 0,
-  essential: true,
-  portMappings: [],
-  environment: [],
-  mountPoints: [],
-  volumesFrom: [],
-  systemControls: [],
-  ...extra,
-});
+import { containerDefinition as container } from './testing/ecs-harness.suite.js';
 
 const td = (extra: Partial<TaskDefinition> = {}): TaskDefinition => ({
   taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/web:3',
