@@ -1,10 +1,10 @@
 /** Cluster operations and ClusterActivity against a real (in-memory) SqliteStore. */
 import { describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../protocols/index.js';
-import { put, type Store } from '../store/index.js';
+import { put } from '../store/index.js';
 import { ClusterActivity, clusterActivity, requireActiveCluster } from './clusters.js';
 import { keys } from './keys.js';
-import { ecsHarness, type Json } from './testing/ecs-harness.suite.js';
+import { ecsHarness, interposedStore, type Json } from './testing/ecs-harness.suite.js';
 
 const ACCOUNT = '000000000000';
 const ARN = (name: string) => `arn:aws:ecs:us-east-1:${ACCOUNT}:cluster/${name}`;
@@ -434,8 +434,7 @@ describe('ClusterActivity', () => {
     const { store } = harness();
     let injected = false;
     // The write lands after the watch has started and before the scan reads: both see it.
-    const racing: Store = {
-      get: (key) => store.get(key),
+    const racing = interposedStore(store, {
       range: async (prefix, options) => {
         if (!injected && prefix === '/ecs/tasks/') {
           injected = true;
@@ -443,12 +442,7 @@ describe('ClusterActivity', () => {
         }
         return store.range(prefix, options);
       },
-      txn: (compares, success, failure) => store.txn(compares, success, failure),
-      watch: (prefix, options) => store.watch(prefix, options),
-      revision: () => store.revision(),
-      compact: (revision) => store.compact(revision),
-      close: () => store.close(),
-    };
+    });
     const activity = new ClusterActivity(racing);
     await activity.current();
     await activity.current(); // now past the injected write's revision, so its watch event was applied

@@ -2,7 +2,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ErrorCode, RequestContext } from '../protocols/index.js';
 import { evaluateQuery, parseQuery } from '../scheduler/query/index.js';
-import { put, SqliteStore, type Store } from '../store/index.js';
+import { put, SqliteStore } from '../store/index.js';
 import { clusterOperations } from './clusters.js';
 import {
   containerInstanceOperations,
@@ -15,7 +15,7 @@ import {
 } from './container-instances.js';
 import { keys } from './keys.js';
 import { readJson } from './repo.js';
-import { ecsHarness } from './testing/ecs-harness.suite.js';
+import { ecsHarness, interposedStore } from './testing/ecs-harness.suite.js';
 
 const ACCOUNT = '000000000000';
 const CI_ARN = (cluster: string, id: string) => `arn:aws:ecs:us-east-1:${ACCOUNT}:container-instance/${cluster}/${id}`;
@@ -172,9 +172,7 @@ describe('RegisterContainerInstance', () => {
     onTestFinished(() => inner.close());
     let raced = false;
     // DeleteCluster commits just before the registration writes its instance.
-    const racing: Store = {
-      get: (key) => inner.get(key),
-      range: (prefix, options) => inner.range(prefix, options),
+    const racing = interposedStore(inner, {
       txn: async (compares, success, failure) => {
         if (!raced && success.some((op) => op.type === 'put' && op.key.startsWith('/ecs/instances/'))) {
           raced = true;
@@ -183,11 +181,7 @@ describe('RegisterContainerInstance', () => {
         }
         return inner.txn(compares, success, failure);
       },
-      watch: (prefix, options) => inner.watch(prefix, options),
-      revision: () => inner.revision(),
-      compact: (revision) => inner.compact(revision),
-      close: () => inner.close(),
-    };
+    });
     const ctx: RequestContext = { requestId: 'r', caller: { accessKeyId: 'AKIDEXAMPLE', accountId: ACCOUNT }, region: 'us-east-1', now: new Date() };
     await clusterOperations({ store: racing }).CreateCluster!({ clusterName: 'c' }, ctx);
     const err: unknown = await containerInstanceOperations({ store: racing }).RegisterContainerInstance!({ cluster: 'c' }, ctx).then(

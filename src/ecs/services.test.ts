@@ -6,7 +6,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../protocols/index.js';
 import type { Store } from '../store/index.js';
-import { ecsHarness, type EcsHarness, type Json } from './testing/ecs-harness.suite.js';
+import { ecsHarness, FARGATE_TASK_DEFINITION, type EcsHarness, type Json } from './testing/ecs-harness.suite.js';
 
 type Obj = Record<string, unknown>;
 
@@ -29,16 +29,9 @@ beforeEach(async () => {
     family: 'web',
     containerDefinitions: [{ name: 'web', image: 'nginx', memory: 256, portMappings: [{ containerPort: 80 }] }],
   });
-  await call('RegisterTaskDefinition', { family: 'app', ...FARGATE_TD });
+  await call('RegisterTaskDefinition', { family: 'app', ...FARGATE_TASK_DEFINITION });
 });
 
-const FARGATE_TD = {
-  requiresCompatibilities: ['FARGATE'],
-  networkMode: 'awsvpc',
-  cpu: '256',
-  memory: '512',
-  containerDefinitions: [{ name: 'app', image: 'busybox', portMappings: [{ containerPort: 8080 }] }],
-};
 const VPC = { networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-a'], securityGroups: ['sg-1'] } } };
 
 const create = async (input: Obj, at = T0): Promise<Json> =>

@@ -7,7 +7,7 @@
  */
 import { expect, onTestFinished } from 'vitest';
 import { BerthError, type ErrorCode, type Operation, type RequestContext } from '../../protocols/index.js';
-import { SqliteStore } from '../../store/index.js';
+import { SqliteStore, type Store } from '../../store/index.js';
 import type { ContainerDefinition } from '../task-definition-types.js';
 import { createEcsService } from '../index.js';
 
@@ -141,3 +141,31 @@ export const containerDefinition = (name: string, extra: Partial<ContainerDefini
   systemControls: [],
   ...extra,
 });
+
+/** The smallest Fargate RegisterTaskDefinition request, less its family: one container on port 8080. */
+export const FARGATE_TASK_DEFINITION = {
+  requiresCompatibilities: ['FARGATE'],
+  networkMode: 'awsvpc',
+  cpu: '256',
+  memory: '512',
+  containerDefinitions: [{ name: 'app', image: 'busybox', portMappings: [{ containerPort: 8080 }] }],
+};
+
+/**
+ * A Store that forwards to `inner` but for the methods given: for tests that slip a write in
+ * between an operation's steps, or record what it reads.
+ *
+ * @example const racing = interposedStore(store, { range: async (prefix, options) => { await sneakIn(); return store.range(prefix, options); } });
+ */
+export function interposedStore(inner: Store, overrides: Partial<Store>): Store {
+  return {
+    get: (key) => inner.get(key),
+    range: (prefix, options) => inner.range(prefix, options),
+    txn: (compares, success, failure) => inner.txn(compares, success, failure),
+    watch: (prefix, options) => inner.watch(prefix, options),
+    revision: () => inner.revision(),
+    compact: (revision) => inner.compact(revision),
+    close: () => inner.close(),
+    ...overrides,
+  };
+}
