@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readFile, readdir, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -72,6 +72,10 @@ describe.skipIf(!ready)('berth build with runc', () => {
   afterAll(async () => {
     images?.close();
     await reg?.[Symbol.asyncDispose]();
+    // The driver removes each container's cgroup; the parent it grouped them under is ours to remove.
+    for (const hierarchy of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+      await rmdir(join('/sys/fs/cgroup', hierarchy, 'berth-build-test')).catch(() => undefined);
+    }
     if (work !== undefined) {
       const mounts = await readFile('/proc/self/mountinfo', 'utf8');
       expect(mounts.includes(work)).toBe(false);
