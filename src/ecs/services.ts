@@ -66,7 +66,7 @@ import {
 } from './service-shape.js';
 import { readTags } from './tags.js';
 import { resolveTaskDefinition } from './task-definitions.js';
-import { effectiveNetworkMode } from './task-definition-validation.js';
+import { effectiveNetworkMode } from './task-definition-rules.js';
 import type { TaskDefinition } from './task-definition-types.js';
 import { epochSeconds } from './task-shape.js';
 import { partitionOf, requireCluster, scanTaskIndex, type ClusterView, type Failure } from './tasks.js';

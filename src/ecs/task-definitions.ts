@@ -14,7 +14,8 @@ import {
 } from './input.js';
 import { keys } from './keys.js';
 import { listJson, readJson, updateJson } from './repo.js';
-import { parseTaskDefinitionRef, prepareRegistration, type TaskDefinitionRef } from './task-definition-validation.js';
+import { parseTaskDefinitionRef, type TaskDefinitionRef } from './task-definition-rules.js';
+import { prepareRegistration } from './task-definition-validation.js';
 import {
   SORT_ORDERS, TASK_DEFINITION_FAMILY_STATUSES, TASK_DEFINITION_FIELDS, TASK_DEFINITION_STATUSES,
   type Failure, type ResourceTag, type StoredTaskDefinition, type TaskDefinition, type TaskDefinitionFamily,

@@ -5,7 +5,7 @@
  */
 import { BerthError } from '../protocols/index.js';
 import type { ContainerDefinition, TaskDefinition } from './task-definition-types.js';
-import { FARGATE_TASK_SIZES, parseTaskCpu, parseTaskMemory } from './task-definition-validation.js';
+import { FARGATE_TASK_SIZES, parseTaskCpu, parseTaskMemory } from './task-definition-rules.js';
 import { invalid, objectsOf, optionalArray, optionalEnum, optionalInt, optionalObject, optionalString, optionalStringArray } from './input.js';
 
 export interface KeyValuePair {

@@ -6,7 +6,7 @@
 import type { NetworkMode, TaskDefinition } from './task-definition-types.js';
 import type { Attachment, KeyValue } from './network-configuration.js';
 import type { Tag } from './tags.js';
-import { effectiveNetworkMode, parseTaskCpu, parseTaskMemory } from './task-definition-validation.js';
+import { effectiveNetworkMode, parseTaskCpu, parseTaskMemory } from './task-definition-rules.js';
 import { effectiveContainer, type TaskOverride } from './task-overrides.js';
 
 export const TASK_STOP_CODES = [
