@@ -3,11 +3,12 @@
  * the field (and, where ECS has a known message, that it starts with ECS's words).
  */
 import { describe, expect, it } from 'vitest';
-import { BerthError, type ErrorCode } from '../protocols/index.js';
+import type { BerthError, ErrorCode } from '../protocols/index.js';
 import {
   FARGATE_TASK_SIZES, deriveRequiresAttributes, effectiveNetworkMode, parseTaskCpu, parseTaskDefinitionRef,
   parseTaskMemory, prepareRegistration, validateTags,
 } from './task-definition-validation.js';
+import { fails } from './testing/ecs-harness.suite.js';
 
 type Obj = Record<string, unknown>;
 
@@ -30,19 +31,9 @@ const two = (a: Obj, b: Obj, td: Obj = {}): Obj => ({
   ...td,
 });
 
-function errorOf(input: Obj): BerthError {
-  try {
-    prepareRegistration(input);
-  } catch (err) {
-    if (err instanceof BerthError) return err;
-    throw err;
-  }
-  throw new Error('expected the registration to be rejected');
-}
-
+/** The BerthError registering `input` throws, checked for `code` and for each fragment of its message. */
 function rejects(input: Obj, code: ErrorCode, ...fragments: string[]): BerthError {
-  const err = errorOf(input);
-  expect(err.code).toBe(code);
+  const err = fails(() => prepareRegistration(input), code);
   for (const f of fragments) expect(err.message).toContain(f);
   return err;
 }
