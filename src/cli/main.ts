@@ -8,8 +8,9 @@ import { VERSION } from './version.js';
 import { startServer, type ServerOptions } from './server.js';
 import { startAgent, type RunningAgent } from '../agent/agent.js';
 import { consoleLogger } from '../edge/logger.js';
-import { readCredentialsFile } from './credentials-file.js';
+import { readCredentialsFile } from '../protocols/credentials-file.js';
 import { registerLogsCommand } from './logs.js';
+import { registerBuildCommand } from './build.js';
 import { join } from 'node:path';
 
 function port(value: string): number {
@@ -176,6 +177,7 @@ withServerOptions(program.command('server').description('start the control plane
   .action((opts: CliServerOptions) => run(opts, 'server'));
 
 registerLogsCommand(program);
+registerBuildCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`berth: ${err instanceof Error ? err.message : String(err)}`);

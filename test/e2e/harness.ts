@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { readCredentialsFile } from '../../src/protocols/credentials-file.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const BERTH_BIN = join(ROOT, 'bin/berth.js');
@@ -116,13 +117,7 @@ function unmountUnder(dir: string): void {
 }
 
 function readCredentials(home: string): Credentials {
-  const text = readFileSync(join(home, 'credentials'), 'utf8');
-  const get = (k: string) => {
-    const m = new RegExp(`^${k}\\s*=\\s*(\\S+)`, 'm').exec(text);
-    if (!m) throw new Error(`credentials file lacks ${k}`);
-    return m[1]!;
-  };
-  return { accessKeyId: get('aws_access_key_id'), secretAccessKey: get('aws_secret_access_key') };
+  return readCredentialsFile(join(home, 'credentials'));
 }
 
 /** The environment for a CLI: only our credentials and region, nothing from the developer's setup. */

@@ -11,7 +11,7 @@
  *   await pushImage(images.content, result, '127.0.0.1:4566/web:1', { credentials: await ecrLogin({ endpoint, region, credentials }) });
  */
 export { buildImage, type BuildOptions, type BuildProgress, type BuildResult, type HistoryEntry, type OciImageConfig, type StepReport } from './builder.js';
-export { ecrLogin, parseCredentialsFile, readBerthCredentials, registryHost, resolveTag, signJsonRequest, type AwsCredentials } from './berth-registry.js';
+export { ecrLogin, parseCredentialsFile, readBerthCredentials, registryHost, resolveTag, type AwsCredentials } from './berth-registry.js';
 export { BuildContext, hashSources, type ContextEntry, type SelectedSource } from './context.js';
 export { DockerIgnore } from './dockerignore.js';
 export { parseDockerfile, type ParsedDockerfile, type RawInstruction } from './dockerfile.js';
