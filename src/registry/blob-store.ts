@@ -230,10 +230,14 @@ export class BlobStore {
 }
 
 /**
- * Appends `source` to `handle` from `position`, feeding `hash` exactly the bytes that reached the
- * file, so the hash state always matches the file. Stops with SIZE_INVALID (413) past `maxBytes`.
- * When the client goes away mid-body, what arrived is still written (a resumed upload continues
- * from there) and ClientAbortedError carries how much that was.
+ * Appends `source` to `handle` from `position`, feeding `hash` exactly the bytes that reach the
+ * file, so on return (or AbortedAppend) the hash state matches the file. Stops with SIZE_INVALID
+ * (413) past `maxBytes`. When the client goes away mid-body, what arrived is still written (a
+ * resumed upload continues from there) and ClientAbortedError carries how much that was. On any
+ * other error the caller rolls back (truncates the file, restores the hash).
+ *
+ * One batch is written while the next one is received: waiting for each write before reading on
+ * would leave the network idle during every disk write (and the disk idle during every read).
  */
 export async function appendStream(
   handle: FileHandle,
@@ -243,36 +247,55 @@ export async function appendStream(
   maxBytes: number,
 ): Promise<{ written: number }> {
   let written = 0;
+  let queued = 0;
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
-  const flush = async () => {
-    if (pendingBytes === 0) return;
+  /** The write in flight; writes stay in order, each starting when the one before has ended. */
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = () => {
+    if (pendingBytes === 0) return inFlight;
     const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
-    await writeAll(handle, buf, position + written);
+    const at = position + queued;
+    queued += buf.byteLength;
     hash.update(buf);
-    written += buf.byteLength;
+    inFlight = inFlight.then(async () => {
+      await writeAll(handle, buf, at);
+      written += buf.byteLength;
+    });
+    return inFlight;
   };
   const iterator = source[Symbol.asyncIterator]();
-  for (;;) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await iterator.next();
-    } catch (err) {
-      await flush();
-      throw new AbortedAppend(written, err);
+  try {
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        await flush();
+        throw new AbortedAppend(written, err);
+      }
+      if (next.done) break;
+      const chunk = next.value;
+      if (queued + pendingBytes + chunk.byteLength > maxBytes) {
+        throw new RegistryError('SIZE_INVALID', `the blob would exceed the registry's limit of ${maxBytes} bytes`, { status: 413 });
+      }
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
+      if (pendingBytes >= WRITE_BATCH_BYTES) {
+        // Wait for the write before last: at most one batch is in flight while the next fills.
+        const previous = inFlight;
+        void flush().catch(() => undefined); // its failure is seen below or at the last await
+        await previous;
+      }
     }
-    if (next.done) break;
-    const chunk = next.value;
-    if (written + pendingBytes + chunk.byteLength > maxBytes) {
-      throw new RegistryError('SIZE_INVALID', `the blob would exceed the registry's limit of ${maxBytes} bytes`, { status: 413 });
-    }
-    pending.push(chunk);
-    pendingBytes += chunk.byteLength;
-    if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+    await flush();
+  } catch (err) {
+    // Never leave a write running behind a failure: the caller truncates the file next.
+    await inFlight.catch(() => undefined);
+    throw err;
   }
-  await flush();
   return { written };
 }
 

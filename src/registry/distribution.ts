@@ -29,6 +29,11 @@ import { isUploadId, uploadRange } from './uploads.js';
 
 /** Pages of tags and repositories are at most this long; `n` above it is clamped (with a Link). */
 export const MAX_PAGE_SIZE = 10_000;
+/**
+ * Blob downloads read the file in chunks of this size: with the stream's default (64 KiB) a large
+ * layer costs sixteen times the reads and writes, and downloads ran at half the speed.
+ */
+const READ_CHUNK_BYTES = 1024 * 1024;
 
 export interface DistributionDeps {
   readonly meta: RegistryMetadata;
@@ -247,7 +252,7 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
       return;
     }
     try {
-      await pipeline(handle.createReadStream({ start, end, autoClose: true }), call.res);
+      await pipeline(handle.createReadStream({ start, end, autoClose: true, highWaterMark: READ_CHUNK_BYTES }), call.res);
     } catch (err) {
       // The client stopped reading (its download resumes with Range): nothing to answer. Anything
       // else (a disk error) is a fault, logged by the handler, which also drops the connection.
