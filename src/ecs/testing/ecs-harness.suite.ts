@@ -1,9 +1,6 @@
 /**
- * The shared set-up of the ECS unit tests: every ECS operation (createEcsService) over a fresh
- * in-memory SqliteStore that closes itself when the test ends, and the checks every error path
- * makes — the BerthError's code and message, and that a refused request changed nothing.
- *
- * Named .suite.ts so the build leaves it out (tsconfig.build.json), as it does the Store and Driver suites.
+ * The ECS unit tests' shared set-up: every operation over an in-memory store that closes itself, and the checks an
+ * error path makes (the BerthError's code and message; a refused request changed nothing). .suite.ts: not built.
  */
 import { expect, onTestFinished } from 'vitest';
 import { BerthError, type ErrorCode, type Operation, type RequestContext } from '../../protocols/index.js';
@@ -51,7 +48,7 @@ export interface EcsHarness {
 /**
  * A fresh harness for the running test (call it in a test or a beforeEach).
  *
- * @example const { call, refused } = ecsHarness(); await call('CreateCluster'); await refused('DeleteCluster', {}, 'ClusterContainsServicesException');
+ * @example const { call, refused } = ecsHarness(); await call('CreateCluster'); await refused('DescribeClusters', { include: ['EVERYTHING'] }, 'InvalidParameterException');
  */
 export function ecsHarness(options: EcsHarnessOptions = {}): EcsHarness {
   const store = SqliteStore.open(':memory:');
