@@ -36,6 +36,8 @@ export interface StoredBlob extends BlobInfo {
 export class BlobStore {
   /** Per-digest critical sections, so a sweep and a claim of one blob never interleave. */
   private readonly locks = new KeyedMutex();
+  /** One per blobs/<alg> directory: concurrent commits share its fsyncs. */
+  private readonly dirSyncs = new Map<string, GroupedDirSync>();
 
   private constructor(
     readonly root: string,
@@ -162,7 +164,10 @@ export class BlobStore {
       await utimes(tempPath, now, now);
       await rename(tempPath, this.path(digest));
     });
-    await syncDir(join(this.root, 'blobs', digest.algorithm));
+    const dir = join(this.root, 'blobs', digest.algorithm);
+    let dirSync = this.dirSyncs.get(dir);
+    if (dirSync === undefined) this.dirSyncs.set(dir, (dirSync = new GroupedDirSync(() => syncDir(dir))));
+    await dirSync.sync();
   }
 
   /**
@@ -339,6 +344,36 @@ export async function removeFile(path: string): Promise<void> {
     await unlink(path);
   } catch (err) {
     if (!isNotFound(err)) throw err;
+  }
+}
+
+/**
+ * A directory's fsync, shared: a caller whose rename is done needs one fsync that starts after
+ * it. One already running may have started earlier, so callers arriving meanwhile all wait for
+ * the next one, which then serves them together (under 16 concurrent pushes, a fraction of the
+ * fsyncs, and of their contention with the store's own).
+ */
+export class GroupedDirSync {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly syncOnce: () => Promise<void>) {}
+
+  sync(): Promise<void> {
+    if (this.running === undefined) {
+      const run = this.syncOnce().finally(() => {
+        this.running = undefined;
+      });
+      this.running = run;
+      return run;
+    }
+    this.next ??= this.running
+      .catch(() => undefined) // that sync's failure is its own callers'; ours is a new attempt
+      .then(() => {
+        this.next = undefined;
+        return this.sync();
+      });
+    return this.next;
   }
 }
 

@@ -1,11 +1,13 @@
 /**
  * What the hot push paths cost in Store commits and disk writes: each commit is an fsync that
  * stalls the event loop (bench/registry measures the effect), so these counts are kept on purpose.
- * Also the lifecycle of an upload session that never received a byte (it has no record).
+ * Also the lifecycle of an upload session that never received a byte (it has no record), and
+ * directory fsyncs shared by concurrent commits.
  */
 import { link, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { GroupedDirSync } from './blob-store.js';
 import { DEFAULT_UPLOAD_TTL_MS } from './index.js';
 import { MEDIA_TYPE } from './manifest.js';
 import { bytesOf, digestText, startRegistry } from './harness.suite.js';
@@ -99,5 +101,54 @@ describe('an upload session without bytes', () => {
     expect(await reg.registry.gc()).toMatchObject({ uploadsExpired: 1, strayFilesRemoved: 0 });
     expect(await reg.uploadFiles()).toEqual([]);
     expect((await reg.request(a, { headers: { authorization: `Basic ${Buffer.from(`AWS:${token}`).toString('base64')}` } })).status).toBe(404);
+  });
+});
+
+describe('GroupedDirSync', () => {
+  /** A fake fsync that completes (or fails) when the test says. */
+  function fakeSyncs() {
+    const calls: { resolve: () => void; reject: (err: Error) => void }[] = [];
+    const syncOnce = () => new Promise<void>((resolve, reject) => calls.push({ resolve, reject }));
+    return { calls, grouped: new GroupedDirSync(syncOnce) };
+  }
+  const settled = async (p: Promise<unknown>) => {
+    let done = false;
+    void p.then(() => (done = true), () => (done = true));
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    return done;
+  };
+
+  it('callers arriving while a sync runs wait for the next one, and share it', async () => {
+    const { calls, grouped } = fakeSyncs();
+    const first = grouped.sync();
+    const second = grouped.sync();
+    const third = grouped.sync();
+    expect(calls).toHaveLength(1);
+    calls[0]!.resolve();
+    await first;
+    // The running sync may have started before their renames: it does not serve them.
+    expect(await settled(second)).toBe(false);
+    await Promise.resolve();
+    expect(calls).toHaveLength(2);
+    calls[1]!.resolve();
+    await Promise.all([second, third]);
+    expect(calls).toHaveLength(2);
+    // Idle again: the next caller starts a sync of its own at once.
+    const fourth = grouped.sync();
+    expect(calls).toHaveLength(3);
+    calls[2]!.resolve();
+    await fourth;
+  });
+
+  it("a failed sync fails its own callers only; the ones waiting get a fresh attempt", async () => {
+    const { calls, grouped } = fakeSyncs();
+    const first = grouped.sync();
+    const second = grouped.sync();
+    calls[0]!.reject(new Error('EIO'));
+    await expect(first).rejects.toThrow('EIO');
+    for (let i = 0; i < 5 && calls.length < 2; i++) await Promise.resolve();
+    expect(calls).toHaveLength(2);
+    calls[1]!.resolve();
+    await expect(second).resolves.toBeUndefined();
   });
 });
