@@ -111,6 +111,11 @@ export class BlobStore {
    * `expectedLength`. On any failure nothing is left behind.
    */
   async write(expected: Digest, source: AsyncIterable<Uint8Array>, limits: { maxBytes: number; expectedLength?: number }): Promise<{ digest: Digest; size: number }> {
+    if (await this.touch(expected)) {
+      // Already stored (and now claimed): checking the body is all there is to do, and creating a
+      // file is the dearest step of a small push.
+      return { digest: expected, size: await verifyStream(expected, source, limits) };
+    }
     const temp = this.tempPath();
     const handle = await open(temp, 'wx', 0o644);
     let committed = false;
@@ -302,6 +307,34 @@ export async function appendStream(
     throw err;
   }
   return { written };
+}
+
+/**
+ * Reads `source` to its end without storing it and checks it is the blob `expected` (DIGEST_INVALID
+ * otherwise), no longer than `maxBytes` and exactly `expectedLength` long when that is given
+ * (SIZE_INVALID); returns its length. A client gone mid-body is ClientAbortedError.
+ */
+export async function verifyStream(expected: Digest, source: AsyncIterable<Uint8Array>, limits: { maxBytes: number; expectedLength?: number }): Promise<number> {
+  const hash = createHash(expected.algorithm);
+  let size = 0;
+  try {
+    for await (const chunk of source) {
+      size += chunk.byteLength;
+      if (size > limits.maxBytes) throw new RegistryError('SIZE_INVALID', `the blob would exceed the registry's limit of ${limits.maxBytes} bytes`, { status: 413 });
+      hash.update(chunk);
+    }
+  } catch (err) {
+    if (err instanceof RegistryError) throw err;
+    throw new ClientAbortedError(err);
+  }
+  if (limits.expectedLength !== undefined && size !== limits.expectedLength) {
+    throw new RegistryError('SIZE_INVALID', `the body was ${size} bytes; its headers said ${limits.expectedLength}`);
+  }
+  const actual = hash.digest('hex');
+  if (actual !== expected.hex) {
+    throw new RegistryError('DIGEST_INVALID', `the content's digest is ${expected.algorithm}:${actual}, not ${expected.text}`, { detail: { digest: expected.text } });
+  }
+  return size;
 }
 
 /** The client went away mid-body after `written` bytes reached the file. */

@@ -79,7 +79,7 @@ describe('store commits per push', () => {
 });
 
 describe('an upload session without bytes', () => {
-  it('has no record, yet answers status, counts toward the limit, can be cancelled, and expires with its temp file', async () => {
+  it('has neither record nor file, yet answers status, counts toward the limit, can be cancelled, and expires', async () => {
     let now = new Date('2026-06-01T00:00:00Z');
     await using reg = await startRegistry({ now: () => now, maxUploadSessions: 2 });
     const a = await post(reg, 'quiet');
@@ -92,15 +92,53 @@ describe('an upload session without bytes', () => {
     // Another repository's path does not reach it.
     expect((await reg.request(a.replace('/quiet/', '/other/'))).status).toBe(404);
 
+    // Nor has it a temp file: that comes with the first bytes.
+    expect(await reg.uploadFiles()).toEqual([]);
+
     now = new Date(now.getTime() + DEFAULT_UPLOAD_TTL_MS - 1);
     expect(await reg.registry.gc()).toMatchObject({ uploadsExpired: 0, strayFilesRemoved: 0 });
-    expect(await reg.uploadFiles()).toHaveLength(1);
     now = new Date(now.getTime() + 2);
     const { issueRegistryToken } = await import('./auth.js');
     const { token } = await issueRegistryToken(reg.store, reg.key, now);
     expect(await reg.registry.gc()).toMatchObject({ uploadsExpired: 1, strayFilesRemoved: 0 });
-    expect(await reg.uploadFiles()).toEqual([]);
     expect((await reg.request(a, { headers: { authorization: `Basic ${Buffer.from(`AWS:${token}`).toString('base64')}` } })).status).toBe(404);
+  });
+});
+
+describe('pushing a blob that is already stored', () => {
+  it('checks the body without writing it: a wrong body is DIGEST_INVALID, a short one SIZE_INVALID, and the blob stays', async () => {
+    await using reg = await startRegistry();
+    const body = bytesOf(2048, 9);
+    const digest = await reg.pushBlob('a', body);
+    const file = join(reg.root, 'blobs', 'sha256', digest.slice(7));
+    const witness = join(reg.root, 'witness');
+    await link(file, witness);
+
+    // One request (POST ?digest=) and two (POST, PUT ?digest=), into another repository.
+    const single = await reg.request(`/v2/b/blobs/uploads/?digest=${digest}`, { method: 'POST', body: bytesOf(2048, 10) });
+    expect(single.status).toBe(400);
+    expect(((await single.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DIGEST_INVALID');
+    const location = await post(reg, 'b');
+    const wrong = await reg.request(withDigest(location, digest), { method: 'PUT', body: bytesOf(2048, 10) });
+    expect(((await wrong.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DIGEST_INVALID');
+    // A mismatch ends the session, as it does for a new blob.
+    expect((await reg.request(location)).status).toBe(404);
+    expect(await reg.registry.metadata.getBlobLink('b', digest)).toBeUndefined();
+
+    const again = await post(reg, 'b');
+    const short = await reg.request(withDigest(again, digest), { method: 'PUT', body: body.subarray(0, 100), headers: { 'content-range': '0-2047' } });
+    expect(short.status).toBe(400);
+    expect(((await short.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('SIZE_INVALID');
+    // A refused chunk changes nothing: the session is still there, empty, and takes the right body.
+    expect((await reg.request(again)).headers.get('range')).toBe('0-0');
+    expect((await reg.request(withDigest(again, digest), { method: 'PUT', body })).status).toBe(201);
+    expect((await reg.request(`/v2/b/blobs/uploads/?digest=${digest}`, { method: 'POST', body })).status).toBe(201);
+
+    expect(await reg.registry.metadata.getBlobLink('b', digest)).toMatchObject({ size: 2048 });
+    expect((await stat(file)).ino).toBe((await stat(witness)).ino);
+    expect(await reg.uploadFiles()).toEqual([]);
+    const got = await reg.request(`/v2/b/blobs/${digest}`);
+    expect(Buffer.from(await got.arrayBuffer()).equals(body)).toBe(true);
   });
 });
 

@@ -2,10 +2,12 @@
  * Blob upload sessions (POST, PATCH..., PUT): the bytes go to a temp file `<root>/uploads/<id>`,
  * the session's record to the Store, and the running hash stays in memory.
  *
- * A session's record is written when its first bytes arrive, not when it opens: a session that
- * ends with the PUT that brings all of its bytes (the usual monolithic push) never needs one, and
- * costs one commit (the blob link) instead of three. Until then it is pending, known to this
- * process only; a restart forgets it, which loses no data, as it has none.
+ * A session's record and temp file are made when its first bytes arrive, not when it opens: a
+ * session that ends with the PUT that brings all of its bytes (the usual monolithic push) never
+ * needs a record, and costs one commit (the blob link) instead of three; if that blob is already
+ * stored, the body is only checked, and no file is created (on this disk the dearest syscall of a
+ * small push). Until then a session is pending, known to this process only; a restart forgets it,
+ * which loses no data, as it has none.
  *
  * Node cannot serialize a hash, so the in-memory state is a cache: whenever it is missing (another
  * process, a restart) or does not describe the temp file exactly, the file is re-hashed from disk.
@@ -18,7 +20,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { open, readdir, stat } from 'node:fs/promises';
-import { AbortedAppend, appendStream, hashFile, isNotFound, removeFile } from './blob-store.js';
+import { AbortedAppend, appendStream, hashFile, isNotFound, removeFile, verifyStream } from './blob-store.js';
 import type { BlobStore } from './blob-store.js';
 import type { Digest, DigestAlgorithm } from './digest.js';
 import { RegistryError } from './errors.js';
@@ -80,8 +82,6 @@ export class UploadSessions {
     const id = randomUUID();
     const at = this.now().toISOString();
     const record: UploadRecord = { id, repository, startedAt: at, updatedAt: at, offset: 0 };
-    const handle = await open(this.blobs.tempPath(id), 'wx', 0o644);
-    await handle.close();
     this.pending.set(id, record);
     this.live.set(id, { hash: createHash('sha256'), algorithm: 'sha256', offset: 0 });
     return record;
@@ -110,6 +110,21 @@ export class UploadSessions {
   async complete(repository: string, id: string, digest: Digest, chunk: ChunkInput, createRepository?: RepositoryRecord): Promise<{ size: number }> {
     return this.mutex.run(id, async () => {
       const state = await this.open(repository, id);
+      if (state.offset === 0 && chunk.body !== undefined && (await this.blobs.touch(digest))) {
+        // The whole blob in this PUT, and it is stored already (now claimed): check the body only.
+        const expectedLength = this.checkChunk(state, chunk);
+        let size: number;
+        try {
+          size = await verifyStream(digest, chunk.body, { maxBytes: this.limits.maxBlobBytes, ...(expectedLength !== undefined && { expectedLength }) });
+        } catch (err) {
+          if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') await this.end(id);
+          throw err;
+        }
+        this.live.delete(id);
+        const recorded = !this.pending.delete(id);
+        await this.meta.finishUpload({ id, recorded }, repository, digest.text, size, this.now(), createRepository);
+        return { size };
+      }
       // No progress record for the last chunk: the session ends below either way.
       await this.appendLocked(repository, id, state, chunk, digest.algorithm, { saveProgress: false });
       const hash = await this.hashOf(id, state, digest.algorithm);
@@ -188,9 +203,16 @@ export class UploadSessions {
       size = (await stat(this.blobs.tempPath(id))).size;
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      // A pending session has no file until its first bytes.
+      if (this.pending.has(id)) return this.liveState(id, 0);
       await this.end(id);
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id}' lost its data; start again`, { detail: { uuid: id } });
     }
+    return this.liveState(id, size);
+  }
+
+  /** The cached state if it describes a file of `size` bytes, else a fresh one (re-hash on use). */
+  private liveState(id: string, size: number): LiveState {
     let state = this.live.get(id);
     if (state === undefined || state.offset !== size) {
       state = { hash: undefined, algorithm: state?.algorithm ?? 'sha256', offset: size };
@@ -208,20 +230,7 @@ export class UploadSessions {
   }
 
   private async appendLocked(repository: string, id: string, state: LiveState, chunk: ChunkInput, algorithm: DigestAlgorithm, options = { saveProgress: true }): Promise<void> {
-    const { range, contentLength } = chunk;
-    if (range !== undefined && range.start !== state.offset) {
-      throw new RegistryError('BLOB_UPLOAD_INVALID', `the chunk starts at byte ${range.start}, but the upload holds ${state.offset} bytes: send from ${state.offset}`, {
-        status: 416,
-        headers: { Range: uploadRange(state.offset) },
-      });
-    }
-    const expected = range === undefined ? contentLength : range.end - range.start + 1;
-    if (range !== undefined && contentLength !== undefined && contentLength !== expected) {
-      throw new RegistryError('SIZE_INVALID', `Content-Length ${contentLength} does not match Content-Range ${range.start}-${range.end} (${expected} bytes)`);
-    }
-    if (state.offset + (expected ?? 0) > this.limits.maxBlobBytes) {
-      throw new RegistryError('SIZE_INVALID', `the blob would exceed the registry's limit of ${this.limits.maxBlobBytes} bytes`, { status: 413 });
-    }
+    const expected = this.checkChunk(state, chunk);
     if (chunk.body === undefined) {
       if (expected !== undefined && expected !== 0) throw new RegistryError('SIZE_INVALID', `the chunk declared ${expected} bytes but had no body`);
       return;
@@ -229,7 +238,8 @@ export class UploadSessions {
     const hash = await this.hashOf(id, state, algorithm);
     const before = hash.copy();
     const start = state.offset;
-    const handle = await open(this.blobs.tempPath(id), 'r+');
+    // The first bytes create the file ('w' on an empty session truncates nothing).
+    const handle = await open(this.blobs.tempPath(id), start === 0 ? 'w' : 'r+', 0o644);
     let written: number;
     try {
       written = (await appendStream(handle, start, chunk.body, hash, this.limits.maxBlobBytes - start)).written;
@@ -252,6 +262,25 @@ export class UploadSessions {
     }
     state.offset = start + written;
     if (options.saveProgress) await this.save(repository, id, state.offset);
+  }
+
+  /** Checks a chunk's place and declared length against the session; returns that length, if declared. */
+  private checkChunk(state: LiveState, chunk: ChunkInput): number | undefined {
+    const { range, contentLength } = chunk;
+    if (range !== undefined && range.start !== state.offset) {
+      throw new RegistryError('BLOB_UPLOAD_INVALID', `the chunk starts at byte ${range.start}, but the upload holds ${state.offset} bytes: send from ${state.offset}`, {
+        status: 416,
+        headers: { Range: uploadRange(state.offset) },
+      });
+    }
+    const expected = range === undefined ? contentLength : range.end - range.start + 1;
+    if (range !== undefined && contentLength !== undefined && contentLength !== expected) {
+      throw new RegistryError('SIZE_INVALID', `Content-Length ${contentLength} does not match Content-Range ${range.start}-${range.end} (${expected} bytes)`);
+    }
+    if (state.offset + (expected ?? 0) > this.limits.maxBlobBytes) {
+      throw new RegistryError('SIZE_INVALID', `the blob would exceed the registry's limit of ${this.limits.maxBlobBytes} bytes`, { status: 413 });
+    }
+    return expected;
   }
 
   private async save(repository: string, id: string, offset: number): Promise<void> {
