@@ -141,8 +141,9 @@ export class BlobStore {
     }
   }
 
-  /** Writes bytes already in memory and verified by the caller (manifests). */
+  /** Writes bytes already in memory and verified by the caller (manifests); a stored blob is only claimed. */
   async writeBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
+    if (await this.touch(digest)) return;
     const temp = this.tempPath();
     const handle = await open(temp, 'wx', 0o644);
     let committed = false;
