@@ -129,8 +129,11 @@ export class BlobStore {
       if (actual !== expected.hex) {
         throw new RegistryError('DIGEST_INVALID', `the content's digest is ${expected.algorithm}:${actual}, not ${expected.text}`, { detail: { digest: expected.text } });
       }
+      // Checked absent above: sync on this handle and commit (a racing writer of the same blob
+      // renames identical bytes over it, which is harmless).
+      await handle.sync();
       await handle.close();
-      await this.adopt(temp, expected);
+      await this.commit(temp, expected);
       committed = true;
       return { digest: expected, size: written };
     } finally {
@@ -149,8 +152,9 @@ export class BlobStore {
     let committed = false;
     try {
       await writeAll(handle, bytes, 0);
+      await handle.sync();
       await handle.close();
-      await this.adopt(temp, digest);
+      await this.commit(temp, digest);
       committed = true;
     } finally {
       if (!committed) {

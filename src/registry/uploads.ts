@@ -125,8 +125,9 @@ export class UploadSessions {
         await this.meta.finishUpload({ id, recorded }, repository, digest.text, size, this.now(), createRepository);
         return { size };
       }
-      // No progress record for the last chunk: the session ends below either way.
-      await this.appendLocked(repository, id, state, chunk, digest.algorithm, { saveProgress: false });
+      // No progress record for the last chunk: the session ends below either way. Its bytes are
+      // fsynced on the handle that wrote them, so commit need not open the file again.
+      const synced = await this.appendLocked(repository, id, state, chunk, digest.algorithm, { saveProgress: false, sync: true });
       const hash = await this.hashOf(id, state, digest.algorithm);
       state.hash = undefined; // digest() consumes it
       const actual = hash.digest('hex');
@@ -134,7 +135,9 @@ export class UploadSessions {
         await this.end(id);
         throw new RegistryError('DIGEST_INVALID', `the uploaded content's digest is ${digest.algorithm}:${actual}, not ${digest.text}`, { detail: { digest: digest.text } });
       }
-      await this.blobs.adopt(this.blobs.tempPath(id), digest);
+      const temp = this.blobs.tempPath(id);
+      // A PUT without bytes ends an upload of PATCHes: its blob may be stored already.
+      await (synced ? this.blobs.commit(temp, digest) : this.blobs.adopt(temp, digest));
       this.live.delete(id);
       const recorded = !this.pending.delete(id);
       await this.meta.finishUpload({ id, recorded }, repository, digest.text, state.offset, this.now(), createRepository);
@@ -229,11 +232,12 @@ export class UploadSessions {
     return state.hash;
   }
 
-  private async appendLocked(repository: string, id: string, state: LiveState, chunk: ChunkInput, algorithm: DigestAlgorithm, options = { saveProgress: true }): Promise<void> {
+  /** Appends a chunk; true when it wrote and (with `sync`) fsynced the whole file. */
+  private async appendLocked(repository: string, id: string, state: LiveState, chunk: ChunkInput, algorithm: DigestAlgorithm, options = { saveProgress: true, sync: false }): Promise<boolean> {
     const expected = this.checkChunk(state, chunk);
     if (chunk.body === undefined) {
       if (expected !== undefined && expected !== 0) throw new RegistryError('SIZE_INVALID', `the chunk declared ${expected} bytes but had no body`);
-      return;
+      return false;
     }
     const hash = await this.hashOf(id, state, algorithm);
     const before = hash.copy();
@@ -246,6 +250,7 @@ export class UploadSessions {
       if (expected !== undefined && written !== expected) {
         throw new RegistryError('SIZE_INVALID', `the chunk was ${written} bytes; its headers said ${expected}`);
       }
+      if (options.sync) await handle.sync();
     } catch (err) {
       if (err instanceof AbortedAppend) {
         // Keep what arrived: the client asks for the status and resumes from there.
@@ -262,6 +267,7 @@ export class UploadSessions {
     }
     state.offset = start + written;
     if (options.saveProgress) await this.save(repository, id, state.offset);
+    return options.sync;
   }
 
   /** Checks a chunk's place and declared length against the session; returns that length, if declared. */
