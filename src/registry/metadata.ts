@@ -6,6 +6,7 @@
 import { StoreError } from '../store/index.js';
 import type { Compare, KeyValue, Op, Store } from '../store/index.js';
 import { RegistryError } from './errors.js';
+import { GroupCommit } from './group-commit.js';
 import { registryKeys as keys, lastPart, splitRepositoryKey } from './keys.js';
 import type { Descriptor, ManifestMediaType } from './manifest.js';
 
@@ -90,7 +91,12 @@ const MAX_CAS_ATTEMPTS = 32;
 export const SCAN_BATCH = 500;
 
 export class RegistryMetadata {
-  constructor(readonly store: Store) {}
+  /** Blob links of concurrent pushes share commits (group-commit.ts). */
+  private readonly commits: GroupCommit;
+
+  constructor(readonly store: Store) {
+    this.commits = new GroupCommit(store);
+  }
 
   // --- repositories ---------------------------------------------------------------------------
 
@@ -165,11 +171,11 @@ export class RegistryMetadata {
   async linkBlob(name: string, digest: string, size: number, now: Date, createRepository?: RepositoryRecord): Promise<void> {
     const link: Op = { type: 'put', key: keys.blobLink(name, digest), value: JSON.stringify({ size, linkedAt: now.toISOString() } satisfies BlobLinkRecord) };
     if (createRepository === undefined) {
-      await this.store.txn([], [link]);
+      await this.commits.submit({ compares: [], success: [link] });
       return;
     }
     const repoKey = keys.repository(name);
-    await this.store.txn([absent(repoKey)], [{ type: 'put', key: repoKey, value: JSON.stringify(createRepository) }, link], [link]);
+    await this.commits.submit({ compares: [absent(repoKey)], success: [{ type: 'put', key: repoKey, value: JSON.stringify(createRepository) }, link], failure: [link] });
   }
 
   /**
@@ -181,11 +187,11 @@ export class RegistryMetadata {
     const ops: Op[] = [{ type: 'put', key: keys.blobLink(name, digest), value: JSON.stringify({ size, linkedAt: now.toISOString() } satisfies BlobLinkRecord) }];
     if (session.recorded) ops.push({ type: 'delete', key: keys.upload(session.id) });
     if (createRepository === undefined) {
-      await this.store.txn([], ops);
+      await this.commits.submit({ compares: [], success: ops });
       return;
     }
     const repoKey = keys.repository(name);
-    await this.store.txn([absent(repoKey)], [{ type: 'put', key: repoKey, value: JSON.stringify(createRepository) }, ...ops], ops);
+    await this.commits.submit({ compares: [absent(repoKey)], success: [{ type: 'put', key: repoKey, value: JSON.stringify(createRepository) }, ...ops], failure: ops });
   }
 
   async unlinkBlob(name: string, digest: string): Promise<boolean> {

@@ -201,13 +201,13 @@ export class UploadSessions {
     if (record === undefined || record.repository !== repository) {
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id}' is unknown in repository '${repository}' (finished, cancelled or expired)`, { detail: { uuid: id } });
     }
+    // A pending session holds no bytes: its file, if a refused chunk left one, is empty.
+    if (this.pending.has(id)) return this.liveState(id, 0);
     let size: number;
     try {
       size = (await stat(this.blobs.tempPath(id))).size;
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      // A pending session has no file until its first bytes.
-      if (this.pending.has(id)) return this.liveState(id, 0);
       await this.end(id);
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload '${id}' lost its data; start again`, { detail: { uuid: id } });
     }
