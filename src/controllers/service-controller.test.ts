@@ -154,7 +154,7 @@ interface World {
   advance(seconds: number): void;
   controller: ServiceController;
   /** Starts a controller (the world starts one); `store` stands in for the platform's, `settings` add to the test's. */
-  startController(over?: { store?: Store; settings?: Partial<ServiceControllerSettings> }): ServiceController;
+  startController(over?: { store?: Store; settings?: Partial<ServiceControllerSettings>; isLeader?: () => boolean }): ServiceController;
 }
 
 async function world(names: readonly string[] = ['a', 'b', 'c'], memory?: number, settings: Partial<ServiceControllerSettings> = {}): Promise<World> {
@@ -177,6 +177,7 @@ async function world(names: readonly string[] = ['a', 'b', 'c'], memory?: number
         now: () => new Date(Date.now() + offsetMs),
         logger: quiet,
         random: seededRandom(7),
+        ...(over.isLeader === undefined ? {} : { isLeader: over.isLeader }),
         settings: { debounceMs: 2, hostLossTimeoutSeconds: HOST_LOSS_SECONDS, ...settings, ...over.settings },
       });
       cleanup.push(() => c.close());
@@ -386,6 +387,21 @@ describe('a service of 3', () => {
     expect(tasks).toHaveLength(4);
     expect(tasks.find((t) => t.taskArn === victim!.taskArn)).toMatchObject({ stopCode: 'EssentialContainerExited' });
     expect(s.runningCount).toBe(3);
+  });
+
+  it('does nothing while it is not the leader, and catches up once it is', async () => {
+    const w = await world();
+    await w.controller.close();
+    let leader = false;
+    w.startController({ isLeader: () => leader });
+    await register(w.p, 'web');
+    await createService(w.p);
+    await w.controller.resync();
+    expect(await allTasks(w.p.store)).toEqual([]);
+    expect(await describe1(w.p)).toMatchObject({ events: [], pendingCount: 0 });
+    leader = true;
+    await w.controller.resync();
+    expect((await allTasks(w.p.store)).filter(isLive)).toHaveLength(3);
   });
 
   it('says why a task cannot be placed, and places it once an instance with room joins', async () => {

@@ -248,6 +248,15 @@ export function createServiceController(options: ServiceControllerOptions): Serv
       mustSee = Math.max(mustSee, await store.revision());
     }
     if (outcome === 'done') wakeAt(key, decision.wakeAt, now);
+    if (decision.starts.length + decision.stops.length + decision.lost.length > 0) {
+      logger.debug('service round', {
+        service: key,
+        outcome,
+        starts: decision.starts.reduce((n, s) => n + s.count, 0),
+        stops: decision.stops.length,
+        lost: decision.lost.length,
+      });
+    }
     return outcome;
   }
 
