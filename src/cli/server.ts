@@ -10,7 +10,7 @@ import { createEcsService } from '../ecs/index.js';
 import { DEFAULT_CLUSTER } from '../ecs/arn.js';
 import { AccessKeyCache, consoleLogger, createEdge, ensureAdminKey } from '../edge/index.js';
 import { AGENT_SESSION_PATH } from '../agent/protocol.js';
-import { createAgentHub, type AgentHub } from '../controllers/index.js';
+import { createAgentHub, createServiceController, type AgentHub, type ServiceController } from '../controllers/index.js';
 import type { RequestContext } from '../protocols/index.js';
 import { createEcrService, createRegistry, type Registry } from '../registry/index.js';
 import { SqliteStore } from '../store/index.js';
@@ -55,6 +55,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let keys: AccessKeyCache | undefined;
   let registry: Registry | undefined;
   let hub: AgentHub | undefined;
+  let services: ServiceController | undefined;
   try {
     await ensureAdminKey(store, options.home, options.accountId);
     const configFile = join(options.home, 'config');
@@ -99,6 +100,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     edge.mount('/v2/', registry.handle);
     hub = createAgentHub({ store, region: options.region, accountId: options.accountId, credentials: keys.lookup });
     edge.mountUpgrade(AGENT_SESSION_PATH, hub.upgrade);
+    services = createServiceController({ store, region: options.region, accountId: options.accountId });
     server.on('upgrade', edge.upgrade);
     listener = edge;
 
@@ -112,10 +114,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const openKeys = keys;
     const openRegistry = registry;
     const openHub = hub;
+    const openServices = services;
     return {
       info: () => info,
       async close() {
         clearInterval(gcTimer);
+        // The service controller writes the store: it stops first.
+        await openServices.close();
         // Agent sockets would keep server.close() waiting: end the sessions first.
         await openHub.close();
         await new Promise<void>((resolve) => {
@@ -129,6 +134,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
   } catch (err) {
     http?.close();
+    await services?.close();
     await hub?.close();
     await registry?.close();
     await keys?.close();
