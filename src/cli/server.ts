@@ -12,7 +12,7 @@ import { AccessKeyCache, consoleLogger, createEdge, ensureAdminKey } from '../ed
 import { AGENT_SESSION_PATH } from '../agent/protocol.js';
 import { createAgentHub, createServiceController, type AgentHub, type ServiceController } from '../controllers/index.js';
 import type { RequestContext } from '../protocols/index.js';
-import { createEcrService, createRegistry, type Registry } from '../registry/index.js';
+import { createEcrService, createRegistry, enforceLifecyclePolicies, type Registry } from '../registry/index.js';
 import { SqliteStore } from '../store/index.js';
 
 export interface ServerOptions {
@@ -47,6 +47,8 @@ const MAX_API_BODY_BYTES = 28 * 1024 * 1024;
 /** Large image pushes stream for minutes; Node's default cuts requests at 300 s. */
 const REQUEST_TIMEOUT_MS = 60 * 60 * 1000;
 const REGISTRY_GC_INTERVAL_MS = 60 * 60 * 1000;
+/** ECR expires images "within 24 hours" of meeting a lifecycle rule; hourly keeps well inside that. */
+const REGISTRY_LIFECYCLE_INTERVAL_MS = 60 * 60 * 1000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true, mode: 0o700 });
@@ -110,6 +112,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const gcTimer = setInterval(() => {
       gcRegistry.gc().catch((err: unknown) => consoleLogger.error('registry garbage collection failed', { err }));
     }, REGISTRY_GC_INTERVAL_MS).unref();
+    const lifecycleTimer = setInterval(() => {
+      enforceLifecyclePolicies(gcRegistry, new Date())
+        .then((report) => {
+          for (const f of report.failures) consoleLogger.warn('lifecycle policy: an image was not expired', { ...f });
+        })
+        .catch((err: unknown) => consoleLogger.error('lifecycle policy enforcement failed', { err }));
+    }, REGISTRY_LIFECYCLE_INTERVAL_MS).unref();
 
     const openKeys = keys;
     const openRegistry = registry;
@@ -119,6 +128,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       info: () => info,
       async close() {
         clearInterval(gcTimer);
+        clearInterval(lifecycleTimer);
         // The service controller writes the store: it stops first.
         await openServices.close();
         // Agent sockets would keep server.close() waiting: end the sessions first.
