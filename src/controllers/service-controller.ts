@@ -653,18 +653,20 @@ function taskViewOf(t: Task): TaskView {
  */
 class Mirror {
   private readonly services = new Map<string, Entry<Service>>();
+  private readonly servicesByCluster = new Map<string, Set<string>>();
   private readonly instances = new Map<string, Map<string, Entry<ContainerInstance>>>();
   private readonly tasks = new Map<string, TaskEntry>();
   private readonly byGroup = new Map<string, Set<string>>();
   private readonly byStartedBy = new Map<string, Set<string>>();
   /** Unstopped tasks per instance ARN, counted by group. */
   private readonly groups = new Map<string, Map<string, number>>();
-  /** Keys of stopped tasks let go of while events may still replay their older states, with the revision let go at. */
+  /** Stopped tasks let go of while events may still replay their older states: key → the revision of the state let go. */
   private readonly released = new Map<string, number>();
   /** Events up to this revision may repeat what the scan read; Infinity while scanning. */
   private replayUntil = Infinity;
   private applied = 0;
-  private scanning = false;
+  /** True until a scan is complete: nothing mirrored may be read meanwhile. */
+  private scanning = true;
   private waiters: Array<{ readonly revision: number; readonly resolve: () => void; readonly reject: (err: unknown) => void }> = [];
   private watch: Watch | undefined;
   private closed = false;
@@ -706,8 +708,7 @@ class Mirror {
   }
 
   serviceKeys(cluster?: string): string[] {
-    const all = [...this.services.keys()];
-    return cluster === undefined ? all : all.filter((k) => clusterOfKey(k) === cluster);
+    return cluster === undefined ? [...this.services.keys()] : [...(this.servicesByCluster.get(cluster) ?? [])];
   }
 
   /** The cluster's daemon services, by key. */
@@ -756,7 +757,7 @@ class Mirror {
   private async scanAndFollow(): Promise<void> {
     this.scanning = true;
     this.replayUntil = Infinity;
-    for (const m of [this.services, this.instances, this.tasks, this.byGroup, this.byStartedBy, this.groups, this.released]) m.clear();
+    for (const m of [this.services, this.servicesByCluster, this.instances, this.tasks, this.byGroup, this.byStartedBy, this.groups, this.released]) m.clear();
     const from = await this.store.revision();
     // Watch first, then scan: a write during the scan is in the scan, the watch, or both (the
     // per-key revision check skips what the scan already has).
@@ -821,8 +822,13 @@ class Mirror {
   private applyService(key: string, cluster: string, service: Service | undefined, rev: number): void {
     const prev = this.services.get(key);
     if (prev !== undefined && prev.rev >= rev) return;
-    if (service === undefined) this.services.delete(key);
-    else this.services.set(key, { rev, value: service });
+    if (service === undefined) {
+      this.services.delete(key);
+      removeFrom(this.servicesByCluster, cluster, key);
+    } else {
+      this.services.set(key, { rev, value: service });
+      addTo(this.servicesByCluster, cluster, key);
+    }
     // A rollout that ended lets go of its stopped tasks.
     if (service !== undefined && !this.scanning) {
       for (const e of this.tasksOf(cluster, service)) if (!this.keeps(e)) this.release(keyOfTask(e), e);
