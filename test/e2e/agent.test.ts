@@ -70,7 +70,7 @@ it('runs a bridge-mode task that serves HTTP on its mapped port, and stops it on
   expect(typeof stopped.containers[0].exitCode).toBe('number');
 });
 
-it('stops a task whose essential container exits, keeping the exit code', async () => {
+it('stops a task whose essential container exits, keeping the exit code', () => {
   ecs('register-task-definition', '--family', 'exits', '--network-mode', 'none', '--container-definitions', JSON.stringify([
     { name: 'main', image, memory: 32, entryPoint: ['/bin/sh', '-c'], command: ['echo bye; exit 3'] },
   ]));
