@@ -3,48 +3,21 @@
  * with `aws ecs run-task` — serving HTTP on a mapped port (bridge) and on their own address
  * (awsvpc), stopping on stop-task with exit codes and stop codes recorded.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startBerth, type Berth } from './harness.js';
+import { pushBusyboxImage, startBerth, waitForAgent, type Berth } from './harness.js';
 
-const FIXTURE = resolve(import.meta.dirname, '../../../shared/fixtures/busybox-image.sh');
 let berth: Berth;
-let work: string;
 let image: string;
 
 const ecs = (...args: string[]) => berth.awsOk('v1', ['ecs', ...args]);
 
-async function until<T>(what: string, probe: () => T | undefined, limitMs = 60_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'berth-e2e-agent-'));
-  execFileSync('bash', [FIXTURE, join(work, 'layout'), 'v1'], { stdio: 'pipe' });
   berth = await startBerth({ agent: true });
-  berth.awsOk('v1', ['ecr', 'create-repository', '--repository-name', 'web']);
-  const password = berth.aws('v1', ['ecr', 'get-login-password']).stdout;
-  image = `127.0.0.1:${berth.port}/web:v1`;
-  const push = spawnSync('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', `AWS:${password}`, `oci:${join(work, 'layout')}:v1`, `docker://${image}`], { encoding: 'utf8' });
-  if (push.status !== 0) throw new Error(push.stderr);
-  await until('the agent to connect', () => {
-    const arns = ecs('list-container-instances').containerInstanceArns as string[];
-    if (arns.length === 0) return undefined;
-    return ecs('describe-container-instances', '--container-instances', arns[0]!).containerInstances[0].agentConnected === true ? true : undefined;
-  });
+  image = pushBusyboxImage(berth);
+  await waitForAgent(berth);
 });
 afterAll(async () => {
   await berth?.[Symbol.asyncDispose]();
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 const describeTask = (arn: string) => ecs('describe-tasks', '--tasks', arn).tasks[0];

@@ -3,7 +3,7 @@
  * (v1 on PATH, Debian's v2 at /usr/bin/aws) pointed at it. Servers clean themselves up:
  * `await using berth = await startBerth()`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -198,4 +198,42 @@ export async function startBerth(options: StartOptions = {}): Promise<Berth> {
     },
   };
   return berth;
+}
+
+/** Polls `probe` until it gives a value; fails naming `what` after `limitMs`. */
+export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, limitMs = 90_000): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const BUSYBOX_FIXTURE = resolve(ROOT, '../shared/fixtures/busybox-image.sh');
+
+/**
+ * Builds the busybox fixture image (httpd on 8080) and pushes it to this server's registry as
+ * `<repository>:v1` with skopeo and the ECR login password; returns the image reference.
+ */
+export function pushBusyboxImage(berth: Berth, repository = 'web'): string {
+  const layout = join(berth.home, 'e2e-busybox-layout');
+  execFileSync('bash', [BUSYBOX_FIXTURE, layout, 'v1'], { stdio: 'pipe' });
+  berth.awsOk('v1', ['ecr', 'create-repository', '--repository-name', repository]);
+  const password = berth.aws('v1', ['ecr', 'get-login-password']).stdout;
+  const image = `127.0.0.1:${berth.port}/${repository}:v1`;
+  const push = spawnSync('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', `AWS:${password}`, `oci:${layout}:v1`, `docker://${image}`], { encoding: 'utf8' });
+  if (push.status !== 0) throw new Error(`skopeo push failed: ${push.stderr}`);
+  return image;
+}
+
+/** Waits until the agent of `berth up` has registered and its session is up. */
+export async function waitForAgent(berth: Berth): Promise<void> {
+  const ecs = (...args: string[]) => berth.awsOk('v1', ['ecs', ...args]);
+  await until('the agent to connect', () => {
+    const arns = ecs('list-container-instances').containerInstanceArns as string[];
+    if (arns.length === 0) return undefined;
+    return ecs('describe-container-instances', '--container-instances', arns[0]!).containerInstances[0].agentConnected === true ? true : undefined;
+  });
 }

@@ -4,48 +4,23 @@
  * killed with runc and replaced, new revisions rolled out (one across a kill -9 of the server), and a
  * forced delete down to INACTIVE.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startBerth, type Berth } from './harness.js';
+import { pushBusyboxImage, startBerth, until, waitForAgent, type Berth } from './harness.js';
 
-const FIXTURE = resolve(import.meta.dirname, '../../../shared/fixtures/busybox-image.sh');
 let berth: Berth;
-let work: string;
 let image: string;
 
 const ecs = (...args: string[]) => berth.awsOk('v1', ['ecs', ...args]);
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, limitMs = 90_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'berth-e2e-services-'));
-  execFileSync('bash', [FIXTURE, join(work, 'layout'), 'v1'], { stdio: 'pipe' });
   berth = await startBerth({ agent: true });
-  berth.awsOk('v1', ['ecr', 'create-repository', '--repository-name', 'web']);
-  const password = berth.aws('v1', ['ecr', 'get-login-password']).stdout;
-  image = `127.0.0.1:${berth.port}/web:v1`;
-  const push = spawnSync('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', `AWS:${password}`, `oci:${join(work, 'layout')}:v1`, `docker://${image}`], { encoding: 'utf8' });
-  if (push.status !== 0) throw new Error(push.stderr);
-  await until('the agent to connect', () => {
-    const arns = ecs('list-container-instances').containerInstanceArns as string[];
-    if (arns.length === 0) return undefined;
-    return ecs('describe-container-instances', '--container-instances', arns[0]!).containerInstances[0].agentConnected === true ? true : undefined;
-  });
+  image = pushBusyboxImage(berth);
+  await waitForAgent(berth);
 });
 afterAll(async () => {
   await berth?.[Symbol.asyncDispose]();
-  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 /** Registers a revision of `web`: httpd on 8080 in bridge mode, a dynamic host port; `revision` shows in its environment. */
