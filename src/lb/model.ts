@@ -29,6 +29,16 @@ export const lbKeys = {
   healths: (targetGroupId?: string) => (targetGroupId === undefined ? '/elbv2/health/' : `/elbv2/health/${encodeId(targetGroupId)}/`),
 } as const;
 
+/**
+ * The id a record is stored under: the ARN's resource after its type, e.g.
+ * `arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef` → `web/0123456789abcdef`,
+ * `...:loadbalancer/app/web/50dc6c495c0c9188` → `app/web/50dc6c495c0c9188`. Every reader and writer uses this.
+ */
+export function lbIdOf(arn: string): string {
+  const resource = arn.split(':').slice(5).join(':');
+  return resource.slice(resource.indexOf('/') + 1);
+}
+
 /** ARN resource ids contain '/', which would nest keys; they are stored with '/' as '+'. */
 function encodeId(id: string): string {
   return id.replaceAll('/', '+');
