@@ -270,6 +270,18 @@ describe('timestamps and connectivity', () => {
     expect(apply(newTask(), change('STOPPING'), T1).startedAt).toBe(sec(T1));
   });
 
+  it('a task that failed to start gets no startedAt: it never ran', () => {
+    const failed = apply(at('PENDING'), change('STOPPED', [c('web', 'STOPPED', { reason: 'CannotStartContainerError: nope' })], { stopCode: 'TaskFailedToStart' }), T1);
+    expect(failed).toMatchObject({ lastStatus: 'STOPPED', stopCode: 'TaskFailedToStart', stoppedAt: sec(T1) });
+    expect(failed.startedAt).toBeUndefined();
+    // Told first (STOPPING with the code), then STOPPED without it: still none.
+    const stopping = apply(at('PENDING'), change('STOPPING', [], { stopCode: 'TaskFailedToStart' }), T1);
+    expect(stopping.startedAt).toBeUndefined();
+    expect(apply(stopping, change('STOPPED'), T2).startedAt).toBeUndefined();
+    // A task that did start and then stopped keeps the default.
+    expect(apply(at('PENDING'), change('STOPPED', [], { stopCode: 'EssentialContainerExited' }), T1).startedAt).toBe(sec(T1));
+  });
+
   it('STOPPED sets stoppedAt and executionStoppedAt (the agent’s when given) and stoppingAt', () => {
     const t = apply(at('RUNNING'), change('STOPPED', [], { executionStoppedAt: T1.getTime() }), T2);
     expect(t).toMatchObject({ stoppedAt: sec(T2), executionStoppedAt: sec(T1), stoppingAt: sec(T2) });

@@ -32,7 +32,8 @@ export const TASK_FAILED_TO_START_REASON = 'Task failed to start';
  * - The task's healthStatus is derived from its essential containers that have a health check
  *   (those with a container healthStatus): UNHEALTHY if any is, HEALTHY if all are, else UNKNOWN.
  * - The first report marks the task CONNECTED. Agent timestamps (epoch ms) are kept when first
- *   given; startedAt defaults to `now` on reaching RUNNING, stoppedAt and executionStoppedAt on
+ *   given; startedAt defaults to `now` on reaching RUNNING (not for a task that failed to start:
+ *   it never ran), stoppedAt and executionStoppedAt on
  *   reaching STOPPED.
  * - An exited essential container, a stopCode in the report, or reaching STOPPED makes the task
  *   stop: desiredStatus STOPPED, stoppingAt, and stopCode / stoppedReason unless it has them (a
@@ -64,7 +65,9 @@ export function applyTaskStateChange(task: Task, change: TaskStateChange, now: D
   set('pullStoppedAt', seconds(change.pullStoppedAt));
   set('startedAt', seconds(change.startedAt));
   set('executionStoppedAt', seconds(change.executionStoppedAt));
-  if (reported >= RUNNING && before < RUNNING) set('startedAt', at);
+  // A task that failed to start never ran: ECS leaves its startedAt unset.
+  const failedToStart = (change.stopCode ?? task.stopCode) === 'TaskFailedToStart';
+  if (reported >= RUNNING && before < RUNNING && !failedToStart) set('startedAt', at);
 
   if (change.privateIPv4Address !== undefined) next = withAddress(next, change.privateIPv4Address);
 
