@@ -85,6 +85,17 @@ export function attachmentFor(mode: 'host' | 'none' | 'bridge' | 'awsvpc', attac
   return { mode: 'netns', path: attachment.netnsPath, ipv4Address: attachment.ipv4Address };
 }
 
+/**
+ * The MAC a namespace's eth0 gets: fixed by its address (Docker's 02:42 + the IPv4 bytes), so a
+ * neighbour cache anywhere on the bridge that still holds an entry for a reused address holds the
+ * right MAC for its new owner.
+ *
+ * @example macAddress('169.254.172.3') // '02:42:a9:fe:ac:03'
+ */
+export function macAddress(ipv4: string): string {
+  return ['02', '42', ...ipv4.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 const stderrOf = (err: unknown): string => ((err as { stderr?: string }).stderr ?? String(err)).trim();
 
@@ -181,6 +192,10 @@ export class BridgeNetwork {
         }
       }
       await ip(['addr', 'replace', `${this.gateway}/${this.subnet.prefixLength}`, 'dev', this.bridge]);
+      // A bridge left to itself takes its lowest port's MAC, so ports coming and going change it:
+      // the kernel then flushes the bridge's neighbours and every namespace's entry for the
+      // gateway goes stale. A MAC set once stays.
+      await ip(['link', 'set', 'dev', this.bridge, 'address', macAddress(this.gateway)]);
       await ip(['link', 'set', this.bridge, 'up']);
       // Lets DNAT send connections made to 127.0.0.1 onto the bridge (with the masquerade rule).
       await writeFile(`/proc/sys/net/ipv4/conf/${this.bridge}/route_localnet`, '1');
@@ -215,8 +230,11 @@ export class BridgeNetwork {
     try {
       await ipBatch([
         `netns add ${ns}`,
-        `link add ${veth} type veth peer name eth0 netns ${ns}`,
+        `link add ${veth} type veth peer name eth0 address ${macAddress(address)} netns ${ns}`,
         `link set ${veth} master ${this.bridge} up`,
+        // The address may have been another namespace's a moment ago: the host's neighbour (ARP)
+        // cache would send its traffic to that one's MAC until the entry ages out.
+        `neigh flush to ${address} dev ${this.bridge}`,
       ]);
       await ipBatch([
         'link set lo up',

@@ -16,7 +16,7 @@ import { isRuntimeError } from '../errors.js';
 import { cgroupDirs, detectCgroupLayout } from '../runc/cgroups.js';
 import { RuncDriver } from '../runc/runc-driver.js';
 import { busyboxRootfs } from '../testing/busybox.js';
-import { attachmentFor, BridgeNetwork } from './bridge-network.js';
+import { attachmentFor, BridgeNetwork, macAddress } from './bridge-network.js';
 import { bridgeRules, portRule } from './iptables.js';
 import { contains, gatewayAddress, parseSubnet, RESERVED_ADDRESSES, subnetSize, taskAddresses } from './ipam.js';
 
@@ -61,6 +61,13 @@ describe('iptables rules', () => {
       table: 'nat', chain: 'BERTH-DNAT-berth0',
       spec: ['-p', 'udp', '--dport', '49153', '-m', 'comment', '--comment', 'berth:task-1', '-j', 'DNAT', '--to-destination', '169.254.176.2:53'],
     });
+  });
+});
+
+describe('macAddress', () => {
+  it("is Docker's 02:42 followed by the address's four bytes", () => {
+    expect(macAddress('169.254.172.3')).toBe('02:42:a9:fe:ac:03');
+    expect(macAddress('10.0.255.16')).toBe('02:42:0a:00:ff:10');
   });
 });
 
@@ -239,6 +246,33 @@ describe('BridgeNetwork with runc', () => {
     await again.detach(owner); // twice is fine
     // The freed address is the first one handed out again.
     expect((await net.attach(`next-${tag}`)).ipv4Address).toBe(a.ipv4Address);
+  });
+
+  it("a reused address reaches its new namespace at once: the host's stale neighbour entry is flushed", async () => {
+    const neighbour = (address: string): string => execFileSync('ip', ['neigh', 'show', 'to', address, 'dev', bridge], { encoding: 'utf8' }).trim();
+    const mac = (ns: string): string => /link\/ether (\S+)/.exec(execFileSync('ip', ['-n', ns, 'link', 'show', 'eth0'], { encoding: 'utf8' }))?.[1] ?? '';
+    // Another namespace keeps the bridge's carrier up (when its last port goes, the kernel flushes its entries anyway).
+    await net.attach(`keep-${tag}`);
+    const old = await net.attach(`old-${tag}`);
+    await httpd('old', { path: old.netnsPath, ipv4Address: old.ipv4Address });
+    expect(await within('httpd', () => fetchOnce(`http://${old.ipv4Address}:8080/`))).toBe('hello from busybox\n');
+    // Talking to it left the host an entry for the address, with the namespace's MAC.
+    const oldMac = mac(net.netnsName(`old-${tag}`));
+    expect(neighbour(old.ipv4Address)).toContain(oldMac);
+    await driver.kill(`old-${tag}`, 'SIGKILL');
+    await driver.wait(`old-${tag}`);
+    await net.detach(`old-${tag}`);
+    // Nothing else clears it: the bridge keeps its MAC while ports come and go.
+    expect(neighbour(old.ipv4Address)).toContain(oldMac);
+    expect(execFileSync('ip', ['link', 'show', bridge], { encoding: 'utf8' })).toContain(`link/ether ${macAddress(old.gateway)} `);
+
+    const reused = await net.attach(`new-${tag}`);
+    expect(reused.ipv4Address).toBe(old.ipv4Address);
+    expect(neighbour(reused.ipv4Address)).toBe('');
+    // The MAC comes from the address, so a cache elsewhere on the bridge is right for the new owner too.
+    expect(mac(net.netnsName(`new-${tag}`))).toBe(macAddress(reused.ipv4Address));
+    await httpd('new', { path: reused.netnsPath, ipv4Address: reused.ipv4Address });
+    expect(await within('httpd at the reused address', () => fetchOnce(`http://${reused.ipv4Address}:8080/`))).toBe('hello from busybox\n');
   });
 
   it("sets up its bridge and chains once, and destroy() removes them all", async () => {
