@@ -33,7 +33,7 @@ function task(extra: Partial<Task> = {}): Task {
     healthStatus: 'UNKNOWN',
     lastStatus: 'RUNNING',
     availabilityZone: 'us-east-1a',
-    overrides: { containerOverrides: [] },
+    overrides: { containerOverrides: [], inferenceAcceleratorOverrides: [] },
     tags: [],
     taskArn: TASK_ARN,
     taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/web:1',
