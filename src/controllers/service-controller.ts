@@ -28,7 +28,7 @@ import { InvalidPlacementRequest, type PlacementConstraint, type PlacementReques
 import type { Random } from '../scheduler/rng.js';
 import { NO_PORTS, type ClusterState, type InstanceState } from '../scheduler/state.js';
 import { StoreError, type Op, type Store, type Watch } from '../store/index.js';
-import type { TaskView } from './deployments.js';
+import type { TargetHealth, TaskView } from './deployments.js';
 import { AgentDisconnections, stopLostTask } from './host-loss.js';
 import {
   reconcileService,
@@ -76,6 +76,11 @@ export interface ServiceControllerOptions {
   readonly isLeader?: () => boolean;
   /** Randomness for placement ties and the random strategy (seededRandom(n) in tests). */
   readonly random?: Random;
+  /**
+   * The health of a task's load balancer targets (the attachment controller's view). A service
+   * behind a load balancer counts a task healthy only when its targets are, as ECS does.
+   */
+  readonly targetHealth?: (taskArn: string) => { readonly targetGroupArn: string; readonly state: TargetHealth } | undefined;
 }
 
 export interface ServiceController {
@@ -84,6 +89,8 @@ export interface ServiceController {
    * round and the mirror holds the controller's own writes. For tests, and for a new leader.
    */
   resync(): Promise<void>;
+  /** Something the controller does not follow itself changed for a service (its targets' health). */
+  serviceChanged(cluster: string, serviceName: string): void;
   close(): Promise<void>;
 }
 
@@ -281,9 +288,12 @@ export function createServiceController(options: ServiceControllerOptions): Serv
     for (const arn of new Set([...entries.map((e) => e.view.taskDefinitionArn), ...(primary?.taskDefinition === undefined ? [] : [primary.taskDefinition])])) {
       tds.set(arn, await taskDefinition(arn));
     }
+    const behindLoadBalancer = service.loadBalancers.some((lb) => lb.targetGroupArn !== undefined);
     const tasks: TaskView[] = entries.map((e) => {
       const td = tds.get(e.view.taskDefinitionArn);
-      return td === undefined ? e.view : { ...e.view, healthChecked: td.containerDefinitions.some((c) => c.essential && c.healthCheck !== undefined) };
+      const target = behindLoadBalancer ? options.targetHealth?.(e.view.taskArn) : undefined;
+      const view = target === undefined ? e.view : { ...e.view, targetHealth: target.state, targetGroupArn: target.targetGroupArn };
+      return td === undefined ? view : { ...view, healthChecked: td.containerDefinitions.some((c) => c.essential && c.healthCheck !== undefined) };
     });
 
     const primaryTd = primary?.taskDefinition === undefined ? undefined : tds.get(primary.taskDefinition);
@@ -505,6 +515,9 @@ export function createServiceController(options: ServiceControllerOptions): Serv
         if (closed || (dirty.size === 0 && working === undefined)) return;
         await (working ?? new Promise((resolve) => setTimeout(resolve, settings.debounceMs)));
       }
+    },
+    serviceChanged(cluster, serviceName) {
+      markDirty(keys.service(cluster, serviceName));
     },
     async close() {
       if (closed) return;
