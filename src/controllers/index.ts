@@ -1,7 +1,8 @@
 /**
  * Controllers: the server-side loops that move stored state towards what is desired: the agent hub
  * (agent sessions: tasks out to hosts, their reports back into the store) and the service controller
- * (services kept at their desired state and rolled out, through the pure service reconciler).
+ * (services kept at their desired state and rolled out, through the pure service reconciler), and
+ * the attachment controller (service tasks registered with load balancers and Cloud Map).
  */
 export {
   createAgentHub,
@@ -47,3 +48,7 @@ export type {
   TaskStart,
   TaskStop,
 } from './service-reconciler.js';
+export { createAttachmentController, attachmentKeys } from './attachment-controller.js';
+export type { AttachmentController, AttachmentControllerOptions, AttachmentPorts } from './attachment-controller.js';
+export { desiredAttachments, diffAttachments } from './attachments.js';
+export type { DesiredInstance, DesiredTarget, TaskAttachments } from './attachments.js';
