@@ -10,6 +10,7 @@ import { ImageStore } from '../image/index.js';
 import { BridgeNetwork, DEFAULT_AWSVPC_SUBNET, DEFAULT_BRIDGE_SUBNET } from '../runtime/network/index.js';
 import { RuncDriver } from '../runtime/runc/runc-driver.js';
 import type { Logger } from '../edge/logger.js';
+import { agentCapabilities } from './capabilities.js';
 import { createMetadataEndpoint, DEFAULT_METADATA_PORT } from './metadata.js';
 import { PROTOCOL_VERSION, type ResourceSpec, type ServerMessage } from './protocol.js';
 import { berthRegistryCredentials } from './registry-auth.js';
@@ -101,6 +102,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       { name: 'ecs.os-type', value: 'linux' },
       { name: 'ecs.cpu-architecture', value: process.arch === 'arm64' ? 'arm64' : 'x86_64' },
       { name: 'ecs.availability-zone', value: options.availabilityZone ?? `${options.region}a` },
+      // What the task definitions' requiresAttributes ask for (container-health-check, task-eni, ...).
+      ...agentCapabilities({ initProcess: driver.initBinary !== undefined }),
       ...Object.entries(options.attributes ?? {}).map(([name, value]) => ({ name, value })),
     ],
     agentVersion: options.agentVersion,

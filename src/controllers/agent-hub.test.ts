@@ -5,8 +5,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { agentCapabilities } from '../agent/capabilities.js';
 import { PROTOCOL_VERSION, type AgentMessage, type ContainerStateChange, type ServerMessage, type TaskStateChange } from '../agent/protocol.js';
 import { connectSession, presignAgentUrl, type AgentSession, type HelloMessage } from '../agent/session-client.js';
+import { updateContainerInstance } from '../ecs/container-instances.js';
 import { keys } from '../ecs/keys.js';
 import { CLOSE_IDLE, CLOSE_REFUSED, CLOSE_REPLACED, parseAgentMessage, InvalidAgentMessage } from './agent-hub.js';
 import { startPlatform, startProxy, TEST_KEY, TEST_REGION, waitFor, type Platform } from './testing/platform.js';
@@ -37,7 +39,8 @@ function hello(over: Partial<HelloMessage> = {}): HelloMessage {
     protocolVersion: PROTOCOL_VERSION,
     cluster: 'default',
     totalResources: RESOURCES,
-    attributes: [{ name: 'ecs.os-type', value: 'linux' }, { name: 'ecs.cpu-architecture', value: 'x86_64' }, { name: 'team', value: 'blue' }],
+    // A Berth agent's capabilities, so that task definitions with health checks etc. are placed here.
+    attributes: [{ name: 'ecs.os-type', value: 'linux' }, { name: 'ecs.cpu-architecture', value: 'x86_64' }, { name: 'team', value: 'blue' }, ...agentCapabilities({ initProcess: false })],
     agentVersion: '0.1.0',
     hostname: 'host-a',
     runningTaskArns: [],
@@ -397,6 +400,10 @@ describe('tasks: from the API to the agent and back', () => {
     const a = agent(p.endpoint);
     const arn = await connected(a);
     await a.session.close();
+    await waitFor(async () => (await instance(p, arn)).agentConnected === false, 'agentConnected false');
+    // Placement needs a connected agent: the task is placed as if the server had not yet noticed the
+    // disconnect (the window this test is about), and the agent is told nothing until it is back.
+    await updateContainerInstance(p.store, 'default', arn.slice(arn.lastIndexOf('/') + 1), (ci) => ({ ...ci, agentConnected: true }));
     const taskArn = await runTask(p);
     await p.store.txn([], [{ type: 'delete', key: keys.taskDefinition('web', 1) }]);
     const b = agent(p.endpoint, { containerInstanceArn: arn });

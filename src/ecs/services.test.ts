@@ -6,6 +6,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../protocols/index.js';
 import type { Store } from '../store/index.js';
+import { updateContainerInstance } from './container-instances.js';
 import { ecsHarness, FARGATE_TASK_DEFINITION, type EcsHarness, type Json } from './testing/ecs-harness.suite.js';
 
 type Obj = Record<string, unknown>;
@@ -36,6 +37,12 @@ const VPC = { networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-a
 
 const create = async (input: Obj, at = T0): Promise<Json> =>
   (await call('CreateService', { serviceName: 'web', taskDefinition: 'web', desiredCount: 2, ...input }, at)).service;
+/** A container instance whose agent is connected (as the agent session marks it): RunTask places only there. */
+async function connectedInstance(): Promise<void> {
+  const res = await call('RegisterContainerInstance', { totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 1024 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 }] });
+  const arn = res.containerInstance.containerInstanceArn as string;
+  await updateContainerInstance(store, 'default', arn.slice(arn.lastIndexOf('/') + 1), (ci) => ({ ...ci, agentConnected: true }));
+}
 const update = async (input: Obj, at = T0): Promise<Json> => (await call('UpdateService', { service: 'web', ...input }, at)).service;
 const describe1 = async (name = 'web', include?: string[]): Promise<Json> =>
   (await call('DescribeServices', { services: [name], ...(include === undefined ? {} : { include }) })).services[0];
@@ -189,7 +196,7 @@ describe('CreateService', () => {
 
   it('a DRAINING service blocks its name; an INACTIVE one does not', async () => {
     await create({ desiredCount: 0 });
-    await call('RegisterContainerInstance', { totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 1024 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 }] });
+    await connectedInstance();
     await call('RunTask', { taskDefinition: 'web', group: 'service:web' });
     expect((await call('DeleteService', { service: 'web' })).service.status).toBe('DRAINING');
     await refused('CreateService', { serviceName: 'web', taskDefinition: 'web', desiredCount: 0 }, 'InvalidParameterException', 'Creation of service was not idempotent.');
@@ -389,7 +396,7 @@ describe('DeleteService', () => {
 
   it('with tasks still meant to run it is DRAINING (the service controller finishes it)', async () => {
     await create({ desiredCount: 0 });
-    await call('RegisterContainerInstance', { totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 1024 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 }] });
+    await connectedInstance();
     await call('RunTask', { taskDefinition: 'web', group: 'service:web' });
     const s = (await call('DeleteService', { service: 'web' })).service;
     expect(s.status).toBe('DRAINING');

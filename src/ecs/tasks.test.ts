@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BerthError, type ErrorCode, type Operation, type RequestContext } from '../protocols/index.js';
 import { SqliteStore, type Store } from '../store/index.js';
 import { clusterOperations } from './clusters.js';
-import { containerInstanceOperations } from './container-instances.js';
+import { containerInstanceOperations, updateContainerInstance } from './container-instances.js';
 import { keys } from './keys.js';
 import { readJson, updateJson } from './repo.js';
 import { serviceOperations } from './services.js';
@@ -83,7 +83,7 @@ const FARGATE_TD = {
 const VPC = { networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'] } } };
 
 /** Registers a container instance as the agent would, and returns its id. */
-async function addInstance(cluster = 'default', cpu = 1024, memory = 2048, opts: { az?: string; ports?: string[] } = {}): Promise<string> {
+async function addInstance(cluster = 'default', cpu = 1024, memory = 2048, opts: { az?: string; ports?: string[]; attributes?: Obj[] } = {}): Promise<string> {
   const res = await call('RegisterContainerInstance', {
     cluster,
     totalResources: [
@@ -93,8 +93,12 @@ async function addInstance(cluster = 'default', cpu = 1024, memory = 2048, opts:
       { name: 'PORTS_UDP', type: 'STRINGSET', stringSetValue: [] },
     ],
     ...(opts.az === undefined ? {} : { instanceIdentityDocument: JSON.stringify({ availabilityZone: opts.az }) }),
+    ...(opts.attributes === undefined ? {} : { attributes: opts.attributes }),
   });
-  return (res.containerInstance.containerInstanceArn as string).split('/').pop()!;
+  const id = (res.containerInstance.containerInstanceArn as string).split('/').pop()!;
+  // As the agent session does once the host's agent is connected: placement needs it (ECS's AGENT).
+  await updateContainerInstance(store, cluster, id, (ci) => ({ ...ci, agentConnected: true }));
+  return id;
 }
 
 async function instance(id: string, cluster = 'default'): Promise<Json> {
@@ -128,6 +132,7 @@ describe('RunTask on EC2', () => {
 
   it('creates a PENDING task on an instance, in the full ECS shape, and reserves its resources', async () => {
     const id = await addInstance('default', 1024, 2048, { az: 'us-east-1c' });
+    const versionBefore = (await instance(id)).version;
     const res = await runTask({});
     expect(res.failures).toEqual([]);
     expect(res.tasks).toHaveLength(1);
@@ -170,7 +175,7 @@ describe('RunTask on EC2', () => {
     expect(remaining(ci, 'CPU')).toBe(768);
     expect(remaining(ci, 'MEMORY')).toBe(1536);
     expect(ci.pendingTasksCount).toBe(1);
-    expect(ci.version).toBe(2);
+    expect(ci.version).toBe(versionBefore + 1);
   });
 
   it('count places several tasks, each with its own ARN', async () => {
@@ -188,7 +193,16 @@ describe('RunTask on EC2', () => {
     const id = await addInstance('default', 1024, 256);
     const before = await store.revision();
     const res = await runTask({});
-    expect(res).toEqual({ tasks: [], failures: [{ arn: `${base}:container-instance/default/${id}`, reason: 'RESOURCE:MEMORY' }] });
+    expect(res).toEqual({
+      tasks: [],
+      failures: [
+        {
+          arn: `${base}:container-instance/default/${id}`,
+          reason: 'RESOURCE:MEMORY',
+          detail: 'need 512 MiB, free 256 MiB. 1 of 1 instance lacks memory: need 512 MiB, largest free 256 MiB',
+        },
+      ],
+    });
     expect(await store.revision()).toBe(before);
   });
 
@@ -196,7 +210,13 @@ describe('RunTask on EC2', () => {
     const id = await addInstance('default', 1024, 1100);
     const res = await runTask({ count: 3 });
     expect(res.tasks).toHaveLength(2);
-    expect(res.failures).toEqual([{ arn: `${base}:container-instance/default/${id}`, reason: 'RESOURCE:MEMORY' }]);
+    expect(res.failures).toEqual([
+      {
+        arn: `${base}:container-instance/default/${id}`,
+        reason: 'RESOURCE:MEMORY',
+        detail: 'need 512 MiB, free 76 MiB. 1 of 1 instance lacks memory: need 512 MiB, largest free 76 MiB',
+      },
+    ]);
     expect(remaining(await instance(id), 'MEMORY')).toBe(76);
   });
 
@@ -206,7 +226,10 @@ describe('RunTask on EC2', () => {
     expect((await runTask({ taskDefinition: 'fixed' })).tasks).toHaveLength(1);
     expect(remaining(await instance(id), 'PORTS')).toContain('8080');
     const second = await runTask({ taskDefinition: 'fixed' });
-    expect(second).toEqual({ tasks: [], failures: [{ arn: `${base}:container-instance/default/${id}`, reason: 'RESOURCE:PORTS' }] });
+    expect(second).toEqual({
+      tasks: [],
+      failures: [{ arn: `${base}:container-instance/default/${id}`, reason: 'RESOURCE:PORTS', detail: 'host port 8080/tcp in use. 1 of 1 instance has host port 8080/tcp in use' }],
+    });
   });
 
   it('spreads over instances with room, and reports each instance when short', async () => {
@@ -221,7 +244,7 @@ describe('RunTask on EC2', () => {
     const a = await addInstance();
     await call('UpdateContainerInstancesState', { containerInstances: [a], status: 'DRAINING' });
     const res = await runTask({});
-    expect(res).toEqual({ tasks: [], failures: [{ arn: `${base}:container-instance/default/${a}`, reason: 'DRAINING' }] });
+    expect(res).toEqual({ tasks: [], failures: [{ arn: `${base}:container-instance/default/${a}`, reason: 'DRAINING', detail: 'status DRAINING. 1 of 1 instance is not ACTIVE: DRAINING' }] });
   });
 
   it('never over-commits an instance under concurrent RunTasks', async () => {
@@ -284,7 +307,8 @@ describe('RunTask on EC2', () => {
 
   it('enableExecuteCommand with a task role', async () => {
     await register('exec', { taskRoleArn: `arn:aws:iam::${ACCOUNT}:role/app` });
-    await addInstance();
+    // A task role makes the task definition require the capability (ECS's requiresAttributes).
+    await addInstance('default', 1024, 2048, { attributes: [{ name: 'com.amazonaws.ecs.capability.task-iam-role' }] });
     expect((await runTask({ taskDefinition: 'exec', enableExecuteCommand: true })).tasks[0].enableExecuteCommand).toBe(true);
     expect((await runTask({ enableExecuteCommand: true, overrides: { taskRoleArn: `arn:aws:iam::${ACCOUNT}:role/x` } })).tasks).toHaveLength(1);
   });
@@ -488,7 +512,7 @@ describe('StartTask', () => {
     const a = await addInstance('default', 1024, 1100);
     const res = await call('StartTask', { taskDefinition: 'web', containerInstances: [a, a, a] });
     expect(res.tasks).toHaveLength(2);
-    expect(res.failures).toEqual([{ arn: `${base}:container-instance/default/${a}`, reason: 'RESOURCE:MEMORY' }]);
+    expect(res.failures).toEqual([{ arn: `${base}:container-instance/default/${a}`, reason: 'RESOURCE:MEMORY', detail: 'need 512 MiB, free 76 MiB' }]);
   });
 
   it('reports unknown and DRAINING instances, and starts the rest', async () => {
@@ -498,7 +522,7 @@ describe('StartTask', () => {
     const res = await call('StartTask', { taskDefinition: 'web', containerInstances: [a, b, 'f'.repeat(32)] });
     expect(res.tasks).toHaveLength(1);
     expect(res.failures).toEqual([
-      { arn: `${base}:container-instance/default/${b}`, reason: 'DRAINING' },
+      { arn: `${base}:container-instance/default/${b}`, reason: 'DRAINING', detail: 'status DRAINING' },
       { arn: `${base}:container-instance/default/${'f'.repeat(32)}`, reason: 'MISSING' },
     ]);
   });

@@ -13,8 +13,10 @@
  * other task keeps its lastStatus until its agent reports the containers stopped.
  *
  * Placement: EC2 and EXTERNAL tasks go on the cluster's container instances through the scheduler's
- * placeTasks (status, CPU, memory, static host ports); placement constraints and strategies are
- * validated and will be honoured once the scheduler pipeline lands. Fargate tasks need no instance.
+ * full pipeline (src/scheduler: status, agent, launch type, requiresAttributes, CPU, memory, ports,
+ * distinctInstance, memberOf; binpack / spread / random in order), planned on a snapshot and
+ * committed with placeWithRetry. When a copy fits nowhere, `failures` carries ECS's reason per
+ * instance and Berth's explanation in `detail`. Fargate tasks need no instance.
  *
  * ListTasks at scale: besides the task itself (keys.task), every task has a small index entry under
  * `/ecs/task-index/<cluster>/<desiredStatus>/<id>` holding the fields ListTasks filters on. A listing
@@ -25,11 +27,16 @@
  */
 import type { Operation, RequestContext } from '../protocols/index.js';
 import { BerthError } from '../protocols/index.js';
-import { placeTasks, refusal, afterPlacing, type PlacementCandidate } from '../scheduler/place.js';
+import type { Explanation, PlacementFailure } from '../scheduler/explain.js';
+import { planPlacement, type PlacementPlan } from '../scheduler/plan.js';
+import { InvalidPlacementRequest, type PlacementConstraint, type PlacementRequest, type PlacementStrategy } from '../scheduler/request.js';
+import { placeWithRetry, StalePlanError, type Planner } from '../scheduler/retry.js';
+import { NO_PORTS, type ClusterState, type InstanceState } from '../scheduler/state.js';
 import type { Compare, Op, Store } from '../store/index.js';
 import { containerArn, containerInstanceArn, idOf, newId, newUuid, parseEcsArn, taskArn as taskArnOf, type Partition } from './arn.js';
 import { requireActiveCluster } from './clusters.js';
-import { claimClientToken, fingerprintOf } from './idempotency.js';
+import type { ContainerInstance } from './container-instances.js';
+import { claimClientToken, fingerprintOf, type ClientTokenClaim, type IdempotencyRecord } from './idempotency.js';
 import type { EcsDeps } from './index.js';
 import {
   decodeNextToken,
@@ -302,33 +309,104 @@ interface RunTaskResult {
 }
 
 async function readInstances(store: Store, cluster: string): Promise<ReadInstance[]> {
-  const { items } = await listJson<StoredInstance>(store, keys.containerInstances(cluster));
+  const { items } = await listJson<ContainerInstance>(store, keys.containerInstances(cluster));
   return items.map((i) => ({ key: i.key, modRevision: i.modRevision, value: i.value }));
 }
 
-/** Places `count` tasks on the cluster's instances (EC2, EXTERNAL) or on Fargate (no instance). */
-function planRunTask(spec: TaskSpec, count: number, instances: readonly ReadInstance[], p: Partition): { slots: Slot[]; failures: Failure[] } {
-  const providers = spec.launch.capacityProviderStrategy === undefined ? undefined : chooseCapacityProviders(spec.launch.capacityProviderStrategy, count);
-  const provider = (i: number): Slot => (providers === undefined ? {} : { capacityProviderName: providers[i]! });
-  if (spec.launch.launchType === 'FARGATE') return { slots: Array.from({ length: count }, (_, i) => provider(i)), failures: [] };
-
-  if (!instances.some((i) => i.value.status !== 'INACTIVE')) throw invalid('No Container Instances were found in your cluster.');
-  const byId = new Map(instances.map((i) => [instanceIdOf(i.value.containerInstanceArn), i]));
-  const outcome = placeTasks(
-    instances.map((i) => placementCandidate(i.value)),
-    spec.reservation,
-    count,
+/**
+ * What placement asks for one copy of a RunTask / StartTask task: its reservation, launch type and
+ * compatibilities, the attributes its task definition requires, the request's constraints with the
+ * task definition's memberOf ones, and the request's strategies.
+ */
+export function taskPlacementRequest(spec: TaskSpec, constraints: readonly PlacementConstraint[] = [], strategy: readonly PlacementStrategy[] = []): PlacementRequest {
+  const fromTd = spec.td.placementConstraints.flatMap((c): PlacementConstraint[] =>
+    c.type === undefined ? [] : [{ type: c.type, ...(c.expression === undefined ? {} : { expression: c.expression }) }],
   );
   return {
-    slots: outcome.placements.map((id, i) => ({ instance: byId.get(id)!.value, ...provider(i) })),
-    failures: outcome.failures.map((f) => ({ arn: containerInstanceArn(p, spec.cluster.clusterName, f.instanceId), reason: f.reason })),
+    group: spec.group,
+    cpu: spec.reservation.cpu,
+    memory: spec.reservation.memory,
+    tcpPorts: spec.reservation.tcpPorts,
+    udpPorts: spec.reservation.udpPorts,
+    launchType: spec.launch.launchType === 'EXTERNAL' ? 'EXTERNAL' : 'EC2',
+    requiresCompatibilities: (spec.td.requiresCompatibilities ?? []).filter((c) => c === 'EC2' || c === 'EXTERNAL'),
+    requiresAttributes: (spec.td.requiresAttributes ?? []).map((a) => ({ name: a.name, ...(a.value === undefined ? {} : { value: a.value }) })),
+    constraints: [...constraints, ...fromTd],
+    strategy,
   };
 }
 
-/** Tasks as DescribeTasks shows them, in the order of `arns`; those gone are skipped. */
-async function readTasksByArn(store: Store, cluster: string, arns: readonly string[]): Promise<Task[]> {
-  const found = await Promise.all(arns.map((arn) => readJson<Task>(store, keys.task(cluster, arn.slice(arn.lastIndexOf('/') + 1)))));
-  return found.flatMap((t) => (t === undefined ? [] : [t.value]));
+/** Whether placement reads task groups: only distinctInstance, spread and memberOf on task:group do. */
+const needsTaskGroups = (request: PlacementRequest): boolean =>
+  (request.strategy ?? []).some((s) => s.type === 'spread') ||
+  (request.constraints ?? []).some((c) => c.type === 'distinctInstance' || (c.expression ?? '').includes('task:group'));
+
+/**
+ * The cluster's tasks that are meant to run, counted by task group per instance id, from the small
+ * ListTasks index entries (never the task objects). A task told to stop drops out here at once, even
+ * while its agent still stops it: ECS counts it the same way for spread and distinctInstance.
+ */
+async function taskGroupsByInstance(store: Store, cluster: string): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  const { items } = await listJson<TaskIndexEntry>(store, taskIndexPrefix(cluster, 'RUNNING'));
+  for (const { value } of items) {
+    if (value.containerInstanceId === undefined) continue;
+    let groups = out.get(value.containerInstanceId);
+    if (groups === undefined) out.set(value.containerInstanceId, (groups = new Map<string, number>()));
+    groups.set(value.group, (groups.get(value.group) ?? 0) + 1);
+  }
+  return out;
+}
+
+const NO_GROUPS: ReadonlyMap<string, number> = new Map();
+
+/** A stored container instance as the scheduler sees it. */
+export function instanceStateOfStored(ci: ContainerInstance, taskGroups: ReadonlyMap<string, number>): InstanceState {
+  const free = placementCandidate(ci);
+  const gpus = ci.remainingResources.find((r) => r.name === 'GPU')?.stringSetValue?.length ?? 0;
+  return {
+    id: free.id,
+    status: ci.status,
+    agentConnected: ci.agentConnected,
+    registeredAt: new Date(ci.registeredAt * 1000),
+    ec2InstanceId: ci.ec2InstanceId,
+    agentVersion: ci.versionInfo.agentVersion,
+    // ECS Anywhere hosts carry managed-instance ids (mi-…); they take EXTERNAL tasks.
+    launchType: ci.ec2InstanceId.startsWith('mi-') ? 'EXTERNAL' : 'EC2',
+    attributes: Object.fromEntries(ci.attributes.map((a) => [a.name, a.value ?? null])),
+    free: { cpu: free.cpu, memory: free.memory, gpus },
+    reservedPorts: {
+      tcp: free.tcpPorts.length === 0 ? NO_PORTS : new Set(free.tcpPorts),
+      udp: free.udpPorts.length === 0 ? NO_PORTS : new Set(free.udpPorts),
+    },
+    taskGroups,
+    runningTasksCount: ci.runningTasksCount,
+  };
+}
+
+/** ECS's Failure for an instance placement refused: its reason, and Berth's numbers and explanation in detail. */
+function failureOf(p: Partition, cluster: string, f: PlacementFailure, explanation: Explanation | undefined): Failure {
+  const detail = explanation === undefined || explanation.message === '' ? f.detail : `${f.detail}. ${explanation.message}`;
+  return { arn: containerInstanceArn(p, cluster, f.instanceId), reason: f.reason, detail };
+}
+
+/** A RunTask snapshot: the instances as read (with revisions) and the clientToken claim made with them. */
+interface RunTaskSnapshot extends ClusterState {
+  readonly read: ReadonlyMap<string, ReadInstance>;
+  readonly claim: ClientTokenClaim<RunTaskResult> | undefined;
+}
+
+/** The token was claimed by an identical request meanwhile: its result is the answer. */
+class Replayed extends Error {
+  constructor(readonly record: IdempotencyRecord<RunTaskResult>) {
+    super('replayed');
+  }
+}
+
+function placementError(err: unknown): never {
+  // RunTask's input readers check the rules first; one the scheduler still refuses is the caller's.
+  if (err instanceof InvalidPlacementRequest) throw invalid(err.message);
+  throw err;
 }
 
 async function runTask(store: Store, input: Record<string, unknown>, ctx: RequestContext): Promise<unknown> {
@@ -342,33 +420,91 @@ async function runTask(store: Store, input: Record<string, unknown>, ctx: Reques
   const token = readClientToken(input, 64);
   const fingerprint = fingerprintOf(input);
   const p = partitionOf(ctx);
+  const name = cluster.clusterName;
 
-  for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS; attempt++) {
+  const claimToken = async (): Promise<ClientTokenClaim<RunTaskResult> | undefined> => {
     const claim = token === undefined ? undefined : await claimClientToken<RunTaskResult>(store, 'RunTask', token, fingerprint, ctx.now);
-    if (claim?.kind === 'replay') {
-      if (claim.record.fingerprint !== fingerprint) {
-        throw new BerthError('ConflictException', 'The clientToken is already in use with a different RunTask request.', {
-          fields: { resourceIds: claim.record.result.taskArns },
-        });
+    if (claim?.kind === 'replay') throw new Replayed(claim.record);
+    return claim;
+  };
+  const providers = launch.capacityProviderStrategy === undefined ? undefined : chooseCapacityProviders(launch.capacityProviderStrategy, count);
+  const withProvider = (slot: Slot, i: number): Slot => (providers === undefined ? slot : { ...slot, capacityProviderName: providers[i]! });
+
+  try {
+    if (launch.launchType === 'FARGATE') {
+      // No instance to place on: the commit is guarded by the token alone.
+      for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS; attempt++) {
+        const claim = await claimToken();
+        const slots = Array.from({ length: count }, (_, i) => withProvider({}, i));
+        const tasks = newTasks(spec, slots, ctx);
+        const result: RunTaskResult = { taskArns: tasks.map((t) => t.taskArn), failures: [] };
+        const extra = claim?.kind === 'fresh' ? { compares: [claim.guard], ops: [claim.put(result)] } : { compares: [], ops: [] };
+        if (await commitNewTasks(store, name, tasks, slots, new Map(), spec.reservation, extra)) return { tasks, failures: [] };
       }
-      return { tasks: await readTasksByArn(store, cluster.clusterName, claim.record.result.taskArns), failures: claim.record.result.failures };
+      throw tooManyConflicts();
     }
-    const instances = launch.launchType === 'FARGATE' ? [] : await readInstances(store, cluster.clusterName);
-    const { slots, failures } = planRunTask(spec, count, instances, p);
-    // Nothing placed: nothing to write, and the token stays free for a retry once there is room.
-    if (slots.length === 0) return { tasks: [], failures };
-    const tasks = newTasks(spec, slots, ctx);
-    const result: RunTaskResult = { taskArns: tasks.map((t) => t.taskArn), failures };
-    const extra = claim === undefined ? { compares: [], ops: [] } : { compares: [claim.guard], ops: [claim.put(result)] };
-    const read = new Map(instances.map((i) => [instanceIdOf(i.value.containerInstanceArn), i]));
-    if (await commitNewTasks(store, cluster.clusterName, tasks, slots, read, spec.reservation, extra)) return { tasks, failures };
+
+    const request = taskPlacementRequest(spec, constraints, strategy);
+    const groups = needsTaskGroups(request);
+    let committed: { tasks: Task[]; failures: Failure[] } | undefined;
+    const planner: Planner<RunTaskSnapshot> = {
+      async snapshot() {
+        const claim = await claimToken();
+        const [instances, byInstance] = await Promise.all([readInstances(store, name), groups ? taskGroupsByInstance(store, name) : undefined]);
+        if (!instances.some((i) => i.value.status !== 'INACTIVE')) throw invalid('No Container Instances were found in your cluster.');
+        const read = new Map<string, ReadInstance>();
+        const states: InstanceState[] = [];
+        for (const i of instances) {
+          const id = instanceIdOf(i.value.containerInstanceArn);
+          read.set(id, i);
+          states.push(instanceStateOfStored(i.value as ContainerInstance, byInstance?.get(id) ?? NO_GROUPS));
+        }
+        return { instances: states, read, claim };
+      },
+      async submit(plan, snapshot) {
+        const slots = plan.placements.map((id, i) => withProvider({ instance: snapshot.read.get(id)!.value }, i));
+        const failures = plan.failures.map((f) => failureOf(p, name, f, plan.explanation));
+        const tasks = newTasks(spec, slots, ctx);
+        const result: RunTaskResult = { taskArns: tasks.map((t) => t.taskArn), failures };
+        const claim = snapshot.claim;
+        const extra = claim?.kind === 'fresh' ? { compares: [claim.guard], ops: [claim.put(result)] } : { compares: [], ops: [] };
+        if (!(await commitNewTasks(store, name, tasks, slots, snapshot.read, spec.reservation, extra))) return false;
+        committed = { tasks, failures };
+        return true;
+      },
+    };
+    const plan = await placeWithRetry(planner, request, count, { maxAttempts: MAX_PLACEMENT_ATTEMPTS }).catch((err: unknown) => {
+      if (err instanceof StalePlanError) throw tooManyConflicts();
+      return placementError(err);
+    });
+    // Nothing placed: nothing written, and the token stays free for a retry once there is room.
+    if (committed === undefined) return { tasks: [], failures: plan.failures.map((f) => failureOf(p, name, f, plan.explanation)) };
+    return committed;
+  } catch (err) {
+    if (!(err instanceof Replayed)) throw err;
+    if (err.record.fingerprint !== fingerprint) {
+      throw new BerthError('ConflictException', 'The clientToken is already in use with a different RunTask request.', {
+        fields: { resourceIds: err.record.result.taskArns },
+      });
+    }
+    return { tasks: await readTasksByArn(store, name, err.record.result.taskArns), failures: err.record.result.failures };
   }
-  throw tooManyConflicts();
+}
+
+/** Tasks as DescribeTasks shows them, in the order of `arns`; those gone are skipped. */
+async function readTasksByArn(store: Store, cluster: string, arns: readonly string[]): Promise<Task[]> {
+  const found = await Promise.all(arns.map((arn) => readJson<Task>(store, keys.task(cluster, arn.slice(arn.lastIndexOf('/') + 1)))));
+  return found.flatMap((t) => (t === undefined ? [] : [t.value]));
 }
 
 // ---------------------------------------------------------------------------------------------
 // StartTask.
 
+/**
+ * StartTask places on the instances named, one task per entry, in order: no strategy chooses, but
+ * each instance must still be able to take the task (status, agent, launch type, requiresAttributes,
+ * CPU, memory, ports), each entry seeing the tasks the earlier entries put there.
+ */
 async function startTask(store: Store, input: Record<string, unknown>, ctx: RequestContext): Promise<unknown> {
   const cluster = await requireCluster(store, input);
   const named = optionalStringArray(input, 'containerInstances', { maxItems: 10 });
@@ -376,31 +512,36 @@ async function startTask(store: Store, input: Record<string, unknown>, ctx: Requ
   const ids = named.map((ref) => idOf(ref, 'container-instance', cluster.clusterName, 'containerInstances'));
   const spec = await readTaskSpec(store, input, ctx, cluster, { launchType: 'EC2' }, 36);
   const p = partitionOf(ctx);
+  const request: PlacementRequest = { ...taskPlacementRequest(spec), constraints: [] };
 
   for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS; attempt++) {
     const read = new Map<string, ReadInstance>();
     for (const id of new Set(ids)) {
       const key = keys.containerInstance(cluster.clusterName, id);
-      const cur = await readJson<StoredInstance>(store, key);
+      const cur = await readJson<ContainerInstance>(store, key);
       if (cur !== undefined) read.set(id, { key, modRevision: cur.modRevision, value: cur.value });
     }
-    // One task per entry of the list, each checked against what the earlier ones left.
-    const free = new Map<string, PlacementCandidate>([...read].map(([id, r]) => [id, placementCandidate(r.value)]));
+    // What the earlier entries reserved counts for the later ones.
+    const working = new Map<string, ContainerInstance>([...read].map(([id, r]) => [id, r.value as ContainerInstance]));
     const slots: Slot[] = [];
     const failures: Failure[] = [];
     for (const id of ids) {
-      const arn = containerInstanceArn(p, cluster.clusterName, id);
-      const candidate = free.get(id);
-      if (candidate === undefined) {
-        failures.push({ arn, reason: 'MISSING' });
+      const ci = working.get(id);
+      if (ci === undefined) {
+        failures.push({ arn: containerInstanceArn(p, cluster.clusterName, id), reason: 'MISSING' });
         continue;
       }
-      const reason = refusal(candidate, spec.reservation);
-      if (reason !== undefined) {
-        failures.push({ arn, reason });
+      let plan: PlacementPlan;
+      try {
+        plan = planPlacement({ instances: [instanceStateOfStored(ci, NO_GROUPS)] }, request, 1);
+      } catch (err) {
+        placementError(err);
+      }
+      if (plan.placements.length === 0) {
+        failures.push(...plan.failures.map((f) => failureOf(p, cluster.clusterName, f, undefined)));
         continue;
       }
-      free.set(id, afterPlacing(candidate, spec.reservation));
+      working.set(id, reserveOnInstance(ci, spec.reservation));
       slots.push({ instance: read.get(id)!.value });
     }
     if (slots.length === 0) return { tasks: [], failures };
