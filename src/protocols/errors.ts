@@ -70,6 +70,19 @@ export const ERROR_STATUS = {
   RepositoryNotFoundException: 400,
   TooManyTagsException: 400,
   UploadNotFoundException: 400,
+  // Cloud Map (botocore servicediscovery 2017-03-14): codes without the "Exception" suffix.
+  CustomHealthNotFound: 400,
+  DuplicateRequest: 400,
+  InstanceNotFound: 400,
+  InvalidInput: 400,
+  NamespaceAlreadyExists: 400,
+  NamespaceNotFound: 400,
+  OperationNotFound: 400,
+  RequestLimitExceeded: 400,
+  ResourceInUse: 400,
+  ResourceLimitExceeded: 400,
+  ServiceAlreadyExists: 400,
+  ServiceNotFound: 400,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
