@@ -1,0 +1,3 @@
+/** The load balancer: the stored model, the ELBv2 API (control plane) and the data plane. */
+export * from './model.js';
+export * from './api/index.js';
