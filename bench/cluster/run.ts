@@ -1,0 +1,482 @@
+/**
+ * bench/cluster: the control plane end to end, and Berth beside Docker Swarm on real containers.
+ *
+ * (a) simulated: a `berth up --no-agent` child process (the control plane alone, so its RSS is honest)
+ *     and BENCH_HOSTS simulated hosts, each a real agent session (the session client over WebSocket,
+ *     SigV4-presigned) with a fake driver that "starts" a task at once by reporting it RUNNING. Services
+ *     are created through the signed ECS API (CreateService) until BENCH_SERVICES × BENCH_TASKS_PER_SERVICE
+ *     tasks are RUNNING (as the services' runningCount says), or BENCH_SECONDS pass: time, tasks/s, RSS.
+ * (b) real: a service of BENCH_REAL_TASKS busybox tasks (networkMode none) on a real `berth up` with its
+ *     runc agent, from CreateService to steady state, and the same count with `docker service create` on a
+ *     private dockerd in swarm mode, in the same run: tasks/s each and the ratio.
+ *
+ * Prints one JSON line. BENCH_PART=a|b|ab (default ab). Only one `berth up` with an agent may run on the
+ * machine: part (b) waits until no other one runs. Everything listens on 127.0.0.1 only.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { PROTOCOL_VERSION, type ServerMessage } from '../../src/agent/protocol.js';
+import { connectSession, type AgentSession, type HelloMessage } from '../../src/agent/session-client.js';
+import { agentCapabilities } from '../../src/agent/capabilities.js';
+import type { Logger } from '../../src/edge/logger.js';
+import { readCredentialsFile } from '../../src/protocols/credentials-file.js';
+import { jsonClient, rssMiB, type JsonClient } from '../lib.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const T = 'AmazonEC2ContainerServiceV20141113.';
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const PART = process.env['BENCH_PART'] ?? 'ab';
+const round = (n: number, places = 1) => Math.round(n * 10 ** places) / 10 ** places;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// A Berth child process.
+
+interface BerthChild {
+  readonly child: ChildProcess;
+  readonly endpoint: string;
+  readonly port: number;
+  readonly home: string;
+  readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  stop(): Promise<void>;
+}
+
+/**
+ * `berth up` from the built CLI when it is there (so that `pgrep -af 'berth.js up'` shows it to the
+ * other engineers' benchmarks), else from source through tsx.
+ */
+async function startBerth(agent: boolean, nodeFlags: readonly string[] = []): Promise<BerthChild> {
+  const home = mkdtempSync(join(tmpdir(), 'berth-bench-cluster-'));
+  const bin = join(ROOT, 'bin/berth.js');
+  const useBuilt = process.env['BENCH_FROM_SOURCE'] === undefined && existsSync(join(ROOT, 'dist/cli/main.js'));
+  const entry = useBuilt ? [bin] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
+  const flags = agent ? ['--no-outbound'] : ['--no-agent'];
+  const child = spawn(process.execPath, [...nodeFlags, ...entry, 'up', '--home', home, '--port', '0', '--output', 'json', ...flags], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BERTH_HOME: home },
+    cwd: ROOT,
+  });
+  const stderr: string[] = [];
+  child.stderr.on('data', (d: Buffer) => {
+    stderr.push(d.toString());
+    if (stderr.length > 200) stderr.shift();
+  });
+  const lines = createInterface({ input: child.stdout });
+  const info = await new Promise<{ endpoint: string; port: number }>((res, rej) => {
+    child.once('exit', (code) => rej(new Error(`berth up exited ${code}: ${stderr.join('')}`)));
+    lines.once('line', (line) => res(JSON.parse(line) as { endpoint: string; port: number }));
+  });
+  lines.close();
+  child.stdout.resume();
+  const credentials = readCredentialsFile(join(home, 'credentials'));
+  return {
+    child,
+    endpoint: info.endpoint,
+    port: info.port,
+    home,
+    credentials,
+    stop: () =>
+      new Promise<void>((res) => {
+        if (child.exitCode !== null || child.signalCode !== null) return res();
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          res();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function ok(ecs: JsonClient, op: string, body: unknown): Promise<any> {
+  const r = await ecs.call(`${T}${op}`, body);
+  if (r.status !== 200) throw new Error(`${op}: ${r.status} ${r.body}`);
+  return JSON.parse(r.body);
+}
+
+/** Sum of runningCount / desiredCount over services, 10 names per DescribeServices call. */
+async function serviceCounts(ecs: JsonClient, names: readonly string[]): Promise<{ running: number; pending: number; steady: number }> {
+  let running = 0;
+  let pending = 0;
+  let steady = 0;
+  const batches: string[][] = [];
+  for (let i = 0; i < names.length; i += 10) batches.push(names.slice(i, i + 10));
+  const results = await Promise.all(batches.map((b) => ok(ecs, 'DescribeServices', { services: b })));
+  for (const res of results) {
+    for (const s of res.services as any[]) {
+      running += s.runningCount as number;
+      pending += s.pendingCount as number;
+      if (s.runningCount === s.desiredCount && (s.deployments as any[]).length === 1) steady++;
+    }
+  }
+  return { running, pending, steady };
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Simulated hosts over real sessions.
+
+const quiet = (errors: string[]): Logger => ({
+  error: (m) => {
+    if (errors.length < 20) errors.push(m);
+  },
+  warn: () => undefined,
+  debug: () => undefined,
+});
+
+interface SimHost {
+  session: AgentSession;
+  running: Set<string>;
+}
+
+async function simulated(): Promise<Record<string, unknown>> {
+  const hosts = env('BENCH_HOSTS', 2000);
+  const services = env('BENCH_SERVICES', 100);
+  const perService = env('BENCH_TASKS_PER_SERVICE', 1000);
+  const limitSeconds = env('BENCH_SECONDS', 600);
+  const target = services * perService;
+  const profile = process.env['BENCH_PROFILE'];
+  const nodeFlags = profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`];
+  const berth = await startBerth(false, nodeFlags);
+  const ecs = jsonClient(berth.endpoint, berth.credentials);
+  const errors: string[] = [];
+  const logger = quiet(errors);
+  const sims: SimHost[] = [];
+  let started = 0;
+  let runTasks = 0;
+  try {
+    const rssIdle = rssMiB(berth.child.pid!);
+    // Enough room for the tasks with slack: 64 CPU units and 128 MiB a task.
+    const perHost = Math.ceil(target / hosts);
+    const cpu = Math.max(1024, Math.ceil((perHost * 64 * 1.5) / 1024) * 1024);
+    const memory = Math.max(2048, Math.ceil((perHost * 128 * 1.5) / 1024) * 1024);
+    const t0 = performance.now();
+    for (let h = 0; h < hosts; h++) {
+      const running = new Set<string>();
+      const hello = (): HelloMessage => ({
+        type: 'hello',
+        protocolVersion: PROTOCOL_VERSION,
+        cluster: 'default',
+        totalResources: [
+          { name: 'CPU', type: 'INTEGER', integerValue: cpu },
+          { name: 'MEMORY', type: 'INTEGER', integerValue: memory },
+          { name: 'PORTS', type: 'STRINGSET', stringSetValue: ['22', '2375', '2376', '51678', '51679'] },
+          { name: 'PORTS_UDP', type: 'STRINGSET', stringSetValue: [] },
+        ],
+        attributes: [
+          { name: 'ecs.os-type', value: 'linux' },
+          { name: 'ecs.cpu-architecture', value: 'x86_64' },
+          { name: 'ecs.availability-zone', value: `us-east-1${'abc'[h % 3]!}` },
+          ...agentCapabilities({ initProcess: true }),
+        ],
+        agentVersion: 'bench',
+        hostname: `sim-${h}`,
+        runningTaskArns: [...running],
+      });
+      // The fake driver: a task "starts" the moment it arrives, and stops the moment it is told to.
+      const onMessage = (m: ServerMessage): void => {
+        if (m.type === 'runTask') {
+          runTasks++;
+          if (running.has(m.task.taskArn)) return;
+          running.add(m.task.taskArn);
+          const at = Date.now();
+          session.send({
+            type: 'taskStateChange',
+            change: {
+              taskArn: m.task.taskArn,
+              status: 'RUNNING',
+              containers: m.taskDefinition.containerDefinitions.map((c) => ({ containerName: c.name, runtimeId: `sim-${started++}`, status: 'RUNNING' })),
+              pullStartedAt: at,
+              pullStoppedAt: at,
+              startedAt: at,
+            },
+          });
+        } else if (m.type === 'stopTask') {
+          running.delete(m.taskArn);
+          session.send({ type: 'taskStateChange', change: { taskArn: m.taskArn, status: 'STOPPED', containers: [], stopCode: 'UserInitiated' } });
+        }
+      };
+      const session: AgentSession = connectSession({ endpoint: berth.endpoint, credentials: berth.credentials, region: 'us-east-1', hello, onMessage, logger });
+      sims.push({ session, running });
+      // Sessions open a batch at a time, as hosts boot: not 2,000 handshakes in one event-loop turn.
+      if (h % 100 === 99) {
+        const until = Date.now() + 60_000;
+        while (sims.some((s) => !s.session.connected) && Date.now() < until) await sleep(50);
+      }
+    }
+    while (sims.some((s) => !s.session.connected)) {
+      if ((performance.now() - t0) / 1000 > 120) throw new Error(`only ${sims.filter((s) => s.session.connected).length} of ${hosts} sessions connected`);
+      await sleep(100);
+    }
+    const connectSeconds = (performance.now() - t0) / 1000;
+    const rssConnected = rssMiB(berth.child.pid!);
+
+    await ok(ecs, 'RegisterTaskDefinition', {
+      family: 'sim',
+      containerDefinitions: [{ name: 'app', image: 'busybox', cpu: 64, memory: 128, essential: true }],
+    });
+    const names = Array.from({ length: services }, (_, i) => `svc-${i}`);
+    const c0 = performance.now();
+    const deadline = c0 + limitSeconds * 1000;
+    // Services are created a few at a time, as a deploy pipeline would; all within the first seconds.
+    for (let i = 0; i < names.length; i += 5) {
+      await Promise.all(names.slice(i, i + 5).map((serviceName) => ok(ecs, 'CreateService', { serviceName, taskDefinition: 'sim', desiredCount: perService })));
+    }
+    const createSeconds = (performance.now() - c0) / 1000;
+    const timeline: Array<[number, number]> = [];
+    let counts = { running: 0, pending: 0, steady: 0 };
+    let peakRss = rssMiB(berth.child.pid!);
+    let reachedAt: number | undefined;
+    while (performance.now() < deadline) {
+      await sleep(2000);
+      counts = await serviceCounts(ecs, names);
+      peakRss = Math.max(peakRss, rssMiB(berth.child.pid!));
+      const at = (performance.now() - c0) / 1000;
+      timeline.push([round(at), counts.running]);
+      if (process.env['BENCH_VERBOSE']) console.error(`t=${round(at)}s running=${counts.running} pending=${counts.pending} runTasks=${runTasks}`);
+      if (counts.running >= target) {
+        reachedAt = at;
+        break;
+      }
+    }
+    const seconds = reachedAt ?? (performance.now() - c0) / 1000;
+    const rssEnd = rssMiB(berth.child.pid!);
+    return {
+      hosts,
+      services,
+      tasks_per_service: perService,
+      target_tasks: target,
+      reached: reachedAt !== undefined,
+      running_tasks: counts.running,
+      steady_services: counts.steady,
+      seconds: round(seconds),
+      tasks_per_s: round(counts.running / seconds),
+      connect_seconds: round(connectSeconds),
+      create_services_seconds: round(createSeconds),
+      runtask_messages: runTasks,
+      rss_idle_mib: rssIdle,
+      rss_connected_mib: rssConnected,
+      rss_peak_mib: peakRss,
+      rss_end_mib: rssEnd,
+      timeline: timeline.filter((_, i) => i % Math.max(1, Math.floor(timeline.length / 20)) === 0),
+      session_errors: errors,
+    };
+  } finally {
+    await Promise.all(sims.map((s) => s.session.close()));
+    ecs.close();
+    await berth.stop();
+    rmSync(berth.home, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) Real containers: Berth (runc) beside Docker Swarm.
+
+const BUSYBOX_FIXTURE = resolve(ROOT, '../shared/fixtures/busybox-image.sh');
+
+/** Waits until no other `berth up` with an agent runs here (shared bridge names, metadata port). */
+async function waitForNoOtherAgent(limitSeconds: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const list = spawnSync('pgrep', ['-af', 'berth.js up|cli/main.ts up'], { encoding: 'utf8' }).stdout;
+    const withAgent = list.split('\n').filter((l) => l.trim() !== '' && !l.includes('--no-agent') && !l.includes('pgrep'));
+    if (withAgent.length === 0) return (Date.now() - t0) / 1000;
+    if ((Date.now() - t0) / 1000 > limitSeconds) throw new Error(`another berth up with an agent is still running: ${withAgent.join('; ')}`);
+    await sleep(5000);
+  }
+}
+
+function buildBusyboxLayout(dir: string): string {
+  const layout = join(dir, 'busybox-layout');
+  execFileSync('bash', [BUSYBOX_FIXTURE, layout, 'v1'], { stdio: 'pipe' });
+  return layout;
+}
+
+async function berthReal(count: number, layout: string): Promise<Record<string, unknown>> {
+  const berth = await startBerth(true);
+  const ecs = jsonClient(berth.endpoint, berth.credentials);
+  const ecr = jsonClient(berth.endpoint, berth.credentials, 'ecr');
+  try {
+    const ecrOk = async (op: string, body: unknown) => {
+      const r = await ecr.call(`AmazonEC2ContainerRegistry_V20150921.${op}`, body);
+      if (r.status !== 200) throw new Error(`${op}: ${r.body}`);
+      return JSON.parse(r.body);
+    };
+    await ecrOk('CreateRepository', { repositoryName: 'bench' });
+    const token = (await ecrOk('GetAuthorizationToken', {})).authorizationData[0].authorizationToken as string;
+    const password = Buffer.from(token, 'base64').toString().slice('AWS:'.length);
+    const image = `127.0.0.1:${berth.port}/bench:v1`;
+    execFileSync('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', `AWS:${password}`, `oci:${layout}:v1`, `docker://${image}`], { stdio: 'pipe' });
+    // The agent connected and registered.
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const arns = (await ok(ecs, 'ListContainerInstances', {})).containerInstanceArns as string[];
+      if (arns.length > 0 && (await ok(ecs, 'DescribeContainerInstances', { containerInstances: arns })).containerInstances[0].agentConnected) break;
+      if (Date.now() > until) throw new Error('the agent did not connect');
+      await sleep(250);
+    }
+    await ok(ecs, 'RegisterTaskDefinition', {
+      family: 'bench',
+      networkMode: 'none',
+      containerDefinitions: [{ name: 'app', image, cpu: 16, memory: 32, essential: true, command: ['sleep', '3600'] }],
+    });
+    const t0 = performance.now();
+    await ok(ecs, 'CreateService', { serviceName: 'bench', taskDefinition: 'bench', desiredCount: count });
+    let running = 0;
+    let steadyAt: number | undefined;
+    let allRunningAt: number | undefined;
+    while ((performance.now() - t0) / 1000 < 300) {
+      const s = (await ok(ecs, 'DescribeServices', { services: ['bench'] })).services[0];
+      running = s.runningCount as number;
+      const at = (performance.now() - t0) / 1000;
+      if (running >= count && allRunningAt === undefined) allRunningAt = at;
+      if (running >= count && s.deployments.length === 1 && s.deployments[0].rolloutState === 'COMPLETED') {
+        steadyAt = at;
+        break;
+      }
+      await sleep(100);
+    }
+    const seconds = allRunningAt ?? (performance.now() - t0) / 1000;
+    const result = {
+      tasks: count,
+      running,
+      seconds_to_all_running: round(seconds, 2),
+      seconds_to_steady_state: steadyAt === undefined ? null : round(steadyAt, 2),
+      tasks_per_s: round(running / seconds),
+      server_and_agent_rss_mib: rssMiB(berth.child.pid!),
+    };
+    // Leave nothing running: scale to 0 and delete, then wait for the tasks to stop.
+    await ok(ecs, 'UpdateService', { service: 'bench', desiredCount: 0 });
+    await ok(ecs, 'DeleteService', { service: 'bench', force: true });
+    const stopBy = Date.now() + 120_000;
+    while (Date.now() < stopBy && ((await ok(ecs, 'ListTasks', { desiredStatus: 'RUNNING' })).taskArns as string[]).length > 0) await sleep(500);
+    const runningContainers = () => {
+      const out = spawnSync('runc', ['--root', join(berth.home, 'agent', 'runtime', 'runc'), 'list', '-q'], { encoding: 'utf8' }).stdout;
+      return out.split('\n').filter((l) => l.trim() !== '').length;
+    };
+    while (Date.now() < stopBy && runningContainers() > 0) await sleep(500);
+    return result;
+  } finally {
+    ecs.close();
+    ecr.close();
+    await berth.stop();
+    cleanupBerthHome(berth.home);
+  }
+}
+
+function cleanupBerthHome(home: string): void {
+  const runcRoot = join(home, 'agent', 'runtime', 'runc');
+  const list = spawnSync('runc', ['--root', runcRoot, 'list', '-q'], { encoding: 'utf8' });
+  for (const id of list.stdout.split('\n').filter((l) => l.trim() !== '')) spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id]);
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point.startsWith(`${home}/`))
+    .sort()
+    .reverse();
+  for (const point of mounts) spawnSync('umount', ['-l', point]);
+  rmSync(home, { recursive: true, force: true });
+}
+
+async function swarmReal(count: number, layout: string, dir: string): Promise<Record<string, unknown>> {
+  const root = join(dir, 'swarm');
+  mkdirSync(root, { recursive: true });
+  const sock = join(root, 'docker.sock');
+  const host = `unix://${sock}`;
+  const dockerd = spawn(
+    'dockerd',
+    [
+      '--host', host,
+      '--data-root', join(root, 'data'),
+      '--exec-root', join(root, 'exec'),
+      '--pidfile', join(root, 'docker.pid'),
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const log: string[] = [];
+  dockerd.stderr.on('data', (d: Buffer) => {
+    log.push(d.toString());
+    if (log.length > 100) log.shift();
+  });
+  const docker = (...args: string[]) => spawnSync('/usr/local/bin/docker', ['--host', host, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const dockerOk = (...args: string[]) => {
+    const r = docker(...args);
+    if (r.status !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  try {
+    const until = Date.now() + 60_000;
+    while (docker('version').status !== 0) {
+      if (Date.now() > until || dockerd.exitCode !== null) throw new Error(`dockerd did not start: ${log.join('')}`);
+      await sleep(250);
+    }
+    const archive = join(root, 'busybox.tar');
+    execFileSync('skopeo', ['copy', `oci:${layout}:v1`, `docker-archive:${archive}:bench-busybox:v1`], { stdio: 'pipe' });
+    dockerOk('load', '-i', archive);
+    dockerOk('swarm', 'init', '--listen-addr', '127.0.0.1:2377', '--advertise-addr', '127.0.0.1');
+    const t0 = performance.now();
+    dockerOk(
+      'service', 'create', '--detach', '--name', 'bench', '--replicas', String(count), '--no-resolve-image',
+      '--limit-memory', '32m', '--reserve-cpu', '0.015', 'bench-busybox:v1', 'sleep', '3600',
+    );
+    let running = 0;
+    let seconds = 0;
+    while ((seconds = (performance.now() - t0) / 1000) < 300) {
+      const out = docker('service', 'ps', 'bench', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}').stdout;
+      running = out.split('\n').filter((l) => l.startsWith('Running')).length;
+      if (running >= count) break;
+      await sleep(250);
+    }
+    return { tasks: count, running, seconds_to_all_running: round(seconds, 2), tasks_per_s: round(running / seconds) };
+  } finally {
+    docker('service', 'rm', 'bench');
+    const stopBy = Date.now() + 120_000;
+    while (Date.now() < stopBy && docker('ps', '-q').stdout.trim() !== '') await sleep(500);
+    docker('swarm', 'leave', '--force');
+    await new Promise<void>((res) => {
+      if (dockerd.exitCode !== null) return res();
+      const timer = setTimeout(() => dockerd.kill('SIGKILL'), 30_000);
+      dockerd.once('exit', () => {
+        clearTimeout(timer);
+        res();
+      });
+      dockerd.kill('SIGTERM');
+    });
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[1] ?? '')
+      .filter((point) => point.startsWith(`${root}/`))
+      .sort()
+      .reverse();
+    for (const point of mounts) spawnSync('umount', ['-l', point]);
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function real(): Promise<Record<string, unknown>> {
+  const count = env('BENCH_REAL_TASKS', 100);
+  const dir = mkdtempSync(join(tmpdir(), 'berth-bench-real-'));
+  try {
+    const layout = buildBusyboxLayout(dir);
+    const waited = await waitForNoOtherAgent(env('BENCH_WAIT_SECONDS', 900));
+    const berth = await berthReal(count, layout);
+    const swarm = await swarmReal(count, layout, dir);
+    const ratio = typeof berth['tasks_per_s'] === 'number' && typeof swarm['tasks_per_s'] === 'number' ? round(berth['tasks_per_s'] / swarm['tasks_per_s'], 1) : null;
+    return { waited_for_other_agent_s: round(waited), berth, swarm, ratio, target_ratio: 10 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const out: Record<string, unknown> = { bench: 'cluster', cores: (await import('node:os')).cpus().length, load1: (await import('node:os')).loadavg()[0] };
+if (PART.includes('a')) out['simulated'] = await simulated();
+if (PART.includes('b')) out['real'] = await real();
+console.log(JSON.stringify(out));
+process.exit(0);
