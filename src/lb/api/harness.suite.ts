@@ -4,6 +4,8 @@
  * back into plain objects, and the checks an error path makes (code, message, nothing written).
  * .suite.ts: not built.
  */
+/* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
+   replies are read field by field, as a CLI user reads them (Json is any). */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -95,7 +97,7 @@ export interface ElbHarness {
   snapshot(): Promise<unknown>;
 }
 
-export async function elbHarness(options: { instances?: Record<string, { address: string; availabilityZone?: string }> } = {}): Promise<ElbHarness> {
+export function elbHarness(options: { instances?: Record<string, { address: string; availabilityZone?: string }> } = {}): ElbHarness {
   const store = SqliteStore.open(':memory:');
   onTestFinished(() => store.close());
   const instances = new Map(Object.entries(options.instances ?? {}));

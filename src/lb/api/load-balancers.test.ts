@@ -6,7 +6,7 @@ const ARN = /^arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer\/
 
 describe('CreateLoadBalancer', () => {
   it('creates an active application load balancer with ELBv2 defaults and an honest local DNS name', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const { LoadBalancers } = await h.call('CreateLoadBalancer', { Name: 'web', Tags: [{ Key: 'team', Value: 'core' }] });
     expect(LoadBalancers).toHaveLength(1);
     const lb = LoadBalancers[0];
@@ -27,7 +27,7 @@ describe('CreateLoadBalancer', () => {
   });
 
   it('keeps the subnets, security groups and scheme it is given', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const lb = (await h.call('CreateLoadBalancer', { Name: 'in', Scheme: 'internal', Subnets: ['subnet-1', 'subnet-2'], SecurityGroups: ['sg-1'] })).LoadBalancers[0];
     expect(lb.AvailabilityZones).toEqual([{ ZoneName: 'us-east-1a', SubnetId: 'subnet-1' }, { ZoneName: 'us-east-1b', SubnetId: 'subnet-2' }]);
     expect(lb.SecurityGroups).toEqual(['sg-1']);
@@ -35,14 +35,14 @@ describe('CreateLoadBalancer', () => {
   });
 
   it('returns the existing load balancer when asked again with the same settings', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const a = (await h.call('CreateLoadBalancer', { Name: 'web' })).LoadBalancers[0];
     const b = (await h.call('CreateLoadBalancer', { Name: 'web' })).LoadBalancers[0];
     expect(b).toEqual(a);
   });
 
   it('refuses another load balancer of the same name with other settings', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     await h.call('CreateLoadBalancer', { Name: 'web' });
     await h.refused('CreateLoadBalancer', { Name: 'web', Scheme: 'internal' }, 'DuplicateLoadBalancerName', "A load balancer with the name 'web' already exists");
   });
@@ -63,18 +63,18 @@ describe('CreateLoadBalancer', () => {
     [{ Name: 'web', Certificates: [{ CertificateArn: 'x' }] }, 'ValidationError', "Unknown parameter 'Certificates'."],
     [{}, 'ValidationError', "1 validation error detected: Value null at 'Name' failed to satisfy constraint: Member must not be null"],
   ])('refuses %j', async (input, code, message) => {
-    const h = await elbHarness();
+    const h = elbHarness();
     await h.refused('CreateLoadBalancer', input, code, message);
   });
 
   it('refuses a 51st load balancer', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     for (let i = 0; i < 50; i++) await h.call('CreateLoadBalancer', { Name: `lb-${i}` });
     await h.refused('CreateLoadBalancer', { Name: 'lb-50' }, 'TooManyLoadBalancers', /limit of 50 load balancers/);
   });
 
   it('creates exactly one load balancer of a name under concurrent calls', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const results = await Promise.allSettled(['internet-facing', 'internal', 'internet-facing', 'internal'].map((Scheme) => h.call('CreateLoadBalancer', { Name: 'race', Scheme })));
     const ok = results.filter((r) => r.status === 'fulfilled');
     expect(new Set(ok.map((r) => (r as PromiseFulfilledResult<{ LoadBalancers: { LoadBalancerArn: string }[] }>).value.LoadBalancers[0]!.LoadBalancerArn)).size).toBe(1);
@@ -84,7 +84,7 @@ describe('CreateLoadBalancer', () => {
 
 describe('DescribeLoadBalancers', () => {
   it('lists all, by name or by ARN, and pages with Marker and PageSize', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const arns: string[] = [];
     for (const name of ['a', 'b', 'c']) arns.push((await h.call('CreateLoadBalancer', { Name: name })).LoadBalancers[0].LoadBalancerArn);
     expect((await h.call('DescribeLoadBalancers')).LoadBalancers.map((lb: { LoadBalancerName: string }) => lb.LoadBalancerName).sort()).toEqual(['a', 'b', 'c']);
@@ -101,7 +101,7 @@ describe('DescribeLoadBalancers', () => {
   });
 
   it('answers an empty list when there are none', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     expect(await h.call('DescribeLoadBalancers')).toEqual({ LoadBalancers: '' });
   });
 
@@ -116,7 +116,7 @@ describe('DescribeLoadBalancers', () => {
     [{ PageSize: 'x' }, 'ValidationError', /Member must be an integer/],
     [{ Names: Array.from({ length: 21 }, (_, i) => `n${i}`) }, 'ValidationError', /at most 20 members/],
   ])('refuses %j', async (input, code, message) => {
-    const h = await elbHarness();
+    const h = elbHarness();
     await h.call('CreateLoadBalancer', { Name: 'a' });
     await h.refused('DescribeLoadBalancers', input, code, message);
   });
@@ -124,7 +124,7 @@ describe('DescribeLoadBalancers', () => {
 
 describe('DeleteLoadBalancer', () => {
   it('deletes the load balancer with its listeners and rules, keeping its target groups', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const { lbArn, tgArn, listenerArn } = await basicSetup(h);
     await h.call('CreateRule', { ListenerArn: listenerArn, Priority: 1, Conditions: [{ Field: 'path-pattern', Values: ['/a'] }], Actions: [{ Type: 'forward', TargetGroupArn: tgArn }] });
     await h.call('DeleteLoadBalancer', { LoadBalancerArn: lbArn });
@@ -138,14 +138,14 @@ describe('DeleteLoadBalancer', () => {
   });
 
   it('succeeds for a load balancer that does not exist, changing nothing', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const before = await h.snapshot();
     await h.call('DeleteLoadBalancer', { LoadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/x/0123456789abcdef' });
     expect(await h.snapshot()).toEqual(before);
   });
 
   it('refuses while deletion protection is on, and deletes once it is off', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const arn = (await h.call('CreateLoadBalancer', { Name: 'web' })).LoadBalancers[0].LoadBalancerArn;
     await h.call('ModifyLoadBalancerAttributes', { LoadBalancerArn: arn, Attributes: [{ Key: 'deletion_protection.enabled', Value: 'true' }] });
     await h.refused('DeleteLoadBalancer', { LoadBalancerArn: arn }, 'OperationNotPermitted', /deletion protection is enabled/);
@@ -154,14 +154,14 @@ describe('DeleteLoadBalancer', () => {
   });
 
   it('refuses a malformed ARN', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     await h.refused('DeleteLoadBalancer', { LoadBalancerArn: 'arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/x/0123456789abcdef' }, 'ValidationError', /is not a valid load balancer ARN/);
   });
 });
 
 describe('load balancer attributes', () => {
   it('describes the defaults and modifies known keys', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const arn = (await h.call('CreateLoadBalancer', { Name: 'web' })).LoadBalancers[0].LoadBalancerArn;
     const attrs = (await h.call('DescribeLoadBalancerAttributes', { LoadBalancerArn: arn })).Attributes;
     expect(attrs).toContainEqual({ Key: 'idle_timeout.timeout_seconds', Value: '60' });
@@ -181,13 +181,13 @@ describe('load balancer attributes', () => {
     [[{ Key: 'routing.http2.enabled', Value: 'true' }, { Key: 'routing.http2.enabled', Value: 'false' }], 'ValidationError', /given more than once/],
     [[], 'ValidationError', /at least one attribute/],
   ])('refuses %j', async (attributes, code, message) => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const arn = (await h.call('CreateLoadBalancer', { Name: 'web' })).LoadBalancers[0].LoadBalancerArn;
     await h.refused('ModifyLoadBalancerAttributes', { LoadBalancerArn: arn, Attributes: attributes }, code, message);
   });
 
   it('answers LoadBalancerNotFound for an unknown load balancer', async () => {
-    const h = await elbHarness();
+    const h = elbHarness();
     const arn = 'arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/x/0123456789abcdef';
     await h.refused('DescribeLoadBalancerAttributes', { LoadBalancerArn: arn }, 'LoadBalancerNotFound', `Load balancer '${arn}' not found`);
     await h.refused('ModifyLoadBalancerAttributes', { LoadBalancerArn: arn, Attributes: [{ Key: 'idle_timeout.timeout_seconds', Value: '5' }] }, 'LoadBalancerNotFound');
