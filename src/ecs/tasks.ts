@@ -264,6 +264,11 @@ export interface ReadInstance {
  * transaction, guarded by each instance's revision (and by `extra`, e.g. a clientToken guard).
  * Returns false when a guard no longer holds: the caller re-reads and places again. The service
  * controller commits its starts here too, with the service's own write in `extra`.
+ *
+ * When an instance changed only in ways that cannot undo the placement (an agent's report moved a
+ * task from pending to running, another plan took room that still leaves enough), the commit is
+ * rebased on the instance as it is now, as Nomad's plan applier re-checks a plan against the latest
+ * state instead of rejecting it whole: on a busy cluster some instance of a large plan always changed.
  */
 export async function commitNewTasks(
   store: Store,
@@ -274,25 +279,77 @@ export async function commitNewTasks(
   reservation: TaskReservation,
   extra: { compares: readonly Compare[]; ops: readonly Op[] },
 ): Promise<boolean> {
-  const updated = new Map<string, StoredInstance>();
+  const copies = new Map<string, number>();
   for (const slot of slots) {
     if (slot.instance === undefined) continue;
     const id = instanceIdOf(slot.instance.containerInstanceArn);
-    updated.set(id, reserveOnInstance(updated.get(id) ?? read.get(id)!.value, reservation));
+    copies.set(id, (copies.get(id) ?? 0) + 1);
   }
-  const compares: Compare[] = [...extra.compares];
-  const ops: Op[] = [...extra.ops];
-  for (const [id, value] of updated) {
-    const r = read.get(id)!;
-    compares.push({ key: r.key, target: 'mod', op: '=', value: r.modRevision });
-    ops.push({ type: 'put', key: r.key, value: JSON.stringify(value) });
-  }
+  const taskOps: Op[] = [];
+  const taskCompares: Compare[] = [];
   for (const task of tasks) {
     const key = keys.task(clusterName, taskIdOf(task));
-    compares.push({ key, target: 'mod', op: '=', value: 0 });
-    ops.push({ type: 'put', key, value: JSON.stringify(task) }, ...taskIndexOps(clusterName, undefined, task));
+    taskCompares.push({ key, target: 'mod', op: '=', value: 0 });
+    taskOps.push({ type: 'put', key, value: JSON.stringify(task) }, ...taskIndexOps(clusterName, undefined, task));
   }
-  return (await store.txn(compares, ops)).succeeded;
+  let base = read;
+  for (let attempt = 0; attempt < MAX_REBASES; attempt++) {
+    const compares: Compare[] = [...extra.compares, ...taskCompares];
+    const ops: Op[] = [...extra.ops, ...taskOps];
+    for (const [id, n] of copies) {
+      const r = base.get(id)!;
+      let value: StoredInstance = r.value;
+      for (let k = 0; k < n; k++) value = reserveOnInstance(value, reservation);
+      compares.push({ key: r.key, target: 'mod', op: '=', value: r.modRevision });
+      ops.push({ type: 'put', key: r.key, value: JSON.stringify(value) });
+    }
+    if ((await store.txn(compares, ops)).succeeded) return true;
+    const rebased = await rebase(store, base, copies, reservation);
+    if (rebased === undefined) return false;
+    base = rebased;
+  }
+  return false;
+}
+
+/** How many times one commit is rebased on changed instances before the caller plans again. */
+const MAX_REBASES = 5;
+
+/**
+ * The instances the plan places on, read again, if every one that changed can still take its
+ * copies exactly as planned; undefined when one cannot (or none changed: another guard failed).
+ */
+async function rebase(
+  store: Store,
+  base: ReadonlyMap<string, ReadInstance>,
+  copies: ReadonlyMap<string, number>,
+  reservation: TaskReservation,
+): Promise<Map<string, ReadInstance> | undefined> {
+  const out = new Map(base);
+  let changed = false;
+  for (const id of copies.keys()) {
+    const before = base.get(id)!;
+    const now = await readJson<StoredInstance>(store, before.key);
+    if (now === undefined) return undefined;
+    if (now.modRevision === before.modRevision) continue;
+    if (!stillTakes(before.value, now.value, copies.get(id)!, reservation)) return undefined;
+    out.set(id, { key: before.key, modRevision: now.modRevision, value: now.value });
+    changed = true;
+  }
+  return changed ? out : undefined;
+}
+
+/** Whether `now` (the instance as it changed since `before`) can still take `n` copies as placed on `before`. */
+function stillTakes(before: StoredInstance, now: StoredInstance, n: number, res: TaskReservation): boolean {
+  // What placement decided on besides resources must be as it was: status, agent, attributes.
+  if (now.status !== 'ACTIVE' || now.status !== before.status) return false;
+  const agent = (i: StoredInstance) => (i as { agentConnected?: boolean }).agentConnected;
+  if (agent(now) !== agent(before)) return false;
+  if (JSON.stringify(now.attributes ?? []) !== JSON.stringify(before.attributes ?? [])) return false;
+  const free = placementCandidate(now);
+  if (free.cpu < n * res.cpu || free.memory < n * res.memory) return false;
+  const tcp = new Set(free.tcpPorts);
+  const udp = new Set(free.udpPorts);
+  return res.tcpPorts.every((p) => !tcp.has(p)) && res.udpPorts.every((p) => !udp.has(p));
 }
 
 const MAX_PLACEMENT_ATTEMPTS = 20;
