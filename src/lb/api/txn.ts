@@ -58,6 +58,11 @@ export class ElbTxn {
     this.#ops.push({ type: 'deletePrefix', prefix });
   }
 
+  /** The modRevision a key had when first read in this transaction (0: absent), if it was read. */
+  readRevision(key: string): number | undefined {
+    return this.#compares.get(key);
+  }
+
   get writes(): boolean {
     return this.#ops.length > 0;
   }
@@ -72,7 +77,8 @@ export class ElbTxn {
 /**
  * Runs `decide` against fresh reads until its writes commit unopposed, then returns its result.
  * `decide` throws BerthErrors to refuse (nothing is written) and must do no I/O but the txn's.
- * `config: true` (the default) guards and bumps the configuration serial.
+ * `config: true` (the default) guards and bumps the configuration serial, and makes a read-only
+ * `decide` see one configuration (it runs again if a configuration write landed meanwhile).
  *
  * @example await inTxn(store, async (tx) => { const tg = await tx.get(key); ...; tx.put(key, next); return next; });
  */
@@ -82,7 +88,13 @@ export async function inTxn<R>(store: Store, decide: (tx: ElbTxn) => Promise<R>,
     const tx = new ElbTxn(store);
     const serial = config ? await tx.get<number>(CONFIG_SERIAL_KEY) : undefined;
     const result = await decide(tx);
-    if (!tx.writes) return result;
+    if (!tx.writes) {
+      // A read-only call is answered from one configuration: if a write landed while it read, read again.
+      if (!config) return result;
+      const current = (await store.get(CONFIG_SERIAL_KEY))?.modRevision ?? 0;
+      if (current === tx.readRevision(CONFIG_SERIAL_KEY)) return result;
+      continue;
+    }
     const extra: Op[] = config ? [{ type: 'put', key: CONFIG_SERIAL_KEY, value: String((serial ?? 0) + 1) }] : [];
     if (await tx.commit(extra)) return result;
   }
