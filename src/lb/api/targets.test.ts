@@ -142,12 +142,15 @@ describe('DeregisterTargets and draining', () => {
     expect(await sweepDrainedTargets(h.store, Date.parse('2026-03-02T00:00:00Z'))).toBe(0);
   });
 
-  it('refuses targets that are not registered, changing none', async () => {
+  it('passes over targets that are not registered, as ELBv2 does (200, nothing changed)', async () => {
     const h = elbHarness();
     const { tgArn } = await basicSetup(h);
     await h.call('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: '10.0.0.1' }] });
-    await h.refused('DeregisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: '10.0.0.1' }, { Id: '10.0.0.9', Port: 81 }] }, 'InvalidTarget', `The following targets are not registered in target group '${tgArn}': '10.0.0.9:81'`);
-    await h.refused('DeregisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: '10.0.0.1', Port: 9999 }] }, 'InvalidTarget', /'10.0.0.1:9999'/);
+    const before = await h.snapshot();
+    await h.call('DeregisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: '10.0.0.9', Port: 81 }, { Id: '10.0.0.1', Port: 9999 }] });
+    expect(await h.snapshot()).toEqual(before);
+    await h.call('DeregisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: '10.0.0.1' }, { Id: '10.0.0.9' }] });
+    expect((await stored(h)).map((r) => r.State)).toEqual(['draining']);
     await h.refused('DeregisterTargets', { TargetGroupArn: tgArn, Targets: [] }, 'ValidationError', 'Targets must contain at least one target');
   });
 
@@ -222,7 +225,7 @@ describe('DescribeTargetHealth', () => {
 });
 
 describe('the functions the ECS service controller calls', () => {
-  it('register, read health and deregister (ignoring targets gone already) with the API’s rules', async () => {
+  it('register, read health and deregister (refusing targets not registered only when asked) with the API’s rules', async () => {
     const h = elbHarness();
     const { tgArn } = await basicSetup(h, 'instance');
     const ctx = { region: 'us-east-1', accountId: '000000000000', now: new Date('2026-03-01T13:00:00Z'), resolveInstance: (id: string) => Promise.resolve(id === 'i-1' ? { address: '127.0.0.5' } : undefined) };
@@ -230,8 +233,10 @@ describe('the functions the ECS service controller calls', () => {
     await expect(registerTargets(h.store, { ...ctx, resolveInstance: undefined }, tgArn, [{ Id: 'i-1' }])).rejects.toThrow(/not known instances: 'i-1'/);
     const [d] = await describeTargetHealth(h.store, ctx, tgArn);
     expect(d).toEqual({ Target: { Id: 'i-1', Port: 32768 }, HealthCheckPort: '32768', TargetHealth: { State: 'initial', Reason: 'Elb.RegistrationInProgress', Description: 'Target registration is in progress' } });
+    await expect(deregisterTargets(h.store, ctx, tgArn, [{ Id: 'i-1', Port: 32768 }, { Id: 'i-1', Port: 40000 }], { ignoreUnregistered: false })).rejects.toThrow(
+      `The following targets are not registered in target group '${tgArn}': 'i-1:40000'`,
+    );
     await deregisterTargets(h.store, ctx, tgArn, [{ Id: 'i-1', Port: 32768 }, { Id: 'i-1', Port: 40000 }], { ignoreUnregistered: true });
-    await expect(deregisterTargets(h.store, ctx, tgArn, [{ Id: 'i-1', Port: 40000 }])).rejects.toThrow(/not registered/);
     expect((await stored(h))[0]).toMatchObject({ State: 'draining', DrainUntil: Date.parse('2026-03-01T13:05:00Z') });
   });
 });

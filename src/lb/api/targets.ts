@@ -117,11 +117,11 @@ export async function registerTargets(store: Store, ctx: ElbContext, targetGroup
 
 /**
  * Deregisters targets: each moves to draining until now + the group's deregistration delay, when
- * `sweepDrainedTargets` removes it (a delay of 0 removes it at once). Targets not registered are
- * refused with InvalidTarget unless `ignoreUnregistered` (the service controller's choice, so that
- * a retried deregistration is harmless).
+ * `sweepDrainedTargets` removes it (a delay of 0 removes it at once). A target that is not
+ * registered is passed over, as ELBv2 does (it answers 200 and changes nothing, so a retried
+ * deregistration is harmless); `ignoreUnregistered: false` refuses the call with InvalidTarget.
  *
- * @example await deregisterTargets(store, ctx, tgArn, [{ Id: '169.254.1.7', Port: 8080 }], { ignoreUnregistered: true })
+ * @example await deregisterTargets(store, ctx, tgArn, [{ Id: '169.254.1.7', Port: 8080 }])
  */
 export async function deregisterTargets(
   store: Store,
@@ -157,7 +157,7 @@ export async function deregisterTargets(
           tx.put(key, { ...current, State: 'draining', DrainUntil: ctx.now.getTime() + delaySeconds * 1000 } satisfies TargetRecord);
         }
       }
-      if (missing.length > 0 && options.ignoreUnregistered !== true) {
+      if (missing.length > 0 && options.ignoreUnregistered === false) {
         throw new BerthError('InvalidTargetException', `The following targets are not registered in target group '${tg.TargetGroupArn}': ${shown(missing)}`);
       }
     },
