@@ -31,6 +31,7 @@ const withServerOptions = (cmd: Command): Command =>
     .option('--home <dir>', 'state directory (default $BERTH_HOME or ./.berth)')
     .option('--region <region>', 'AWS region in ARNs and SigV4 scopes', 'us-east-1')
     .option('--account-id <id>', 'AWS account id in ARNs', '000000000000')
+    .option('--dns-port <port>', 'Cloud Map DNS server port, UDP and TCP, at the --bind address (0: any free port)', port, 8053)
     .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'));
 
 interface CliServerOptions {
@@ -41,6 +42,7 @@ interface CliServerOptions {
   home?: string;
   region: string;
   accountId: string;
+  dnsPort: number;
   output: 'text' | 'json';
 }
 
@@ -52,6 +54,7 @@ function serverOptions(opts: CliServerOptions): ServerOptions {
     home: resolve(opts.home ?? process.env['BERTH_HOME'] ?? '.berth'),
     region: opts.region,
     accountId: opts.accountId,
+    dnsPort: opts.dnsPort,
   };
 }
 
@@ -80,8 +83,9 @@ async function run(opts: CliServerOptions, what: 'up' | 'server'): Promise<void>
   } else {
     const lines = [
       `Berth ${VERSION} is ${what === 'up' ? 'up' : 'serving'}`,
-      `  API          ${info.endpoint}   (ECS and ECR, signed with SigV4)`,
+      `  API          ${info.endpoint}   (ECS, ECR, ELBv2 and Cloud Map, signed with SigV4)`,
       `  Registry     ${info.endpoint.replace(/^http:\/\//, '')}   (OCI; user AWS, password from aws ecr get-login-password)`,
+      `  DNS          ${info.dns.address}:${info.dns.port}   (Cloud Map names, UDP and TCP)`,
       `  Agent        ${agent === undefined ? 'not started (--no-agent)' : 'runc, joining cluster default'}`,
       `  Credentials  ${info.credentialsFile}   (profile default)`,
       `  State        ${info.home}`,

@@ -10,10 +10,13 @@ import { createEcsService } from '../ecs/index.js';
 import { DEFAULT_CLUSTER } from '../ecs/arn.js';
 import { AccessKeyCache, consoleLogger, createEdge, ensureAdminKey } from '../edge/index.js';
 import { AGENT_SESSION_PATH } from '../agent/protocol.js';
-import { createAgentHub, createServiceController, type AgentHub, type ServiceController } from '../controllers/index.js';
+import { createAgentHub, createAttachmentController, createServiceController, type AgentHub, type AttachmentController, type ServiceController } from '../controllers/index.js';
+import { createServiceDiscoveryService, startDnsServer, type DnsServer } from '../discovery/index.js';
+import { createElbv2Service, sweepDrainedTargets } from '../lb/index.js';
 import type { RequestContext } from '../protocols/index.js';
 import { createEcrService, createRegistry, enforceLifecyclePolicies, type Registry } from '../registry/index.js';
 import { SqliteStore } from '../store/index.js';
+import { attachmentPorts, hostAddressOf, instanceResolver } from './traffic.js';
 
 export interface ServerOptions {
   readonly port: number;
@@ -21,6 +24,8 @@ export interface ServerOptions {
   readonly home: string;
   readonly region: string;
   readonly accountId: string;
+  /** The Cloud Map DNS server's port (UDP and TCP) at the bind address; 0 picks a free one. */
+  readonly dnsPort: number;
 }
 
 export interface ServerInfo {
@@ -32,6 +37,8 @@ export interface ServerInfo {
   readonly region: string;
   readonly accountId: string;
   readonly pid: number;
+  /** Where the Cloud Map DNS server answers (UDP and TCP). */
+  readonly dns: { readonly address: string; readonly port: number };
 }
 
 export interface RunningServer {
@@ -49,6 +56,8 @@ const REQUEST_TIMEOUT_MS = 60 * 60 * 1000;
 const REGISTRY_GC_INTERVAL_MS = 60 * 60 * 1000;
 /** ECR expires images "within 24 hours" of meeting a lifecycle rule; hourly keeps well inside that. */
 const REGISTRY_LIFECYCLE_INTERVAL_MS = 60 * 60 * 1000;
+/** Draining targets leave their group once their deregistration delay is over; checked this often. */
+const DRAINED_TARGET_SWEEP_MS = 1000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true, mode: 0o700 });
@@ -58,10 +67,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let registry: Registry | undefined;
   let hub: AgentHub | undefined;
   let services: ServiceController | undefined;
+  let attachments: AttachmentController | undefined;
+  let dns: DnsServer | undefined;
   try {
     await ensureAdminKey(store, options.home, options.accountId);
     const configFile = join(options.home, 'config');
-    writeFileSync(configFile, `[default]\nregion = ${options.region}\n`, { mode: 0o600 });
+    // Cloud Map's DiscoverInstances goes to a `data-` host prefix, unresolvable for an endpoint
+    // such as 127.0.0.1; newer CLIs and SDKs leave the host alone when told so.
+    writeFileSync(configFile, `[default]\nregion = ${options.region}\ndisable_host_prefix_injection = true\n`, { mode: 0o600 });
     keys = await AccessKeyCache.open(store);
 
     const ecs = createEcsService({ store });
@@ -80,6 +93,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
     const { port } = server.address() as AddressInfo;
     const host = options.bind.includes(':') ? `[${options.bind}]` : options.bind === '0.0.0.0' ? '127.0.0.1' : options.bind;
+    dns = await startDnsServer({ store, address: options.bind, port: options.dnsPort, logger: consoleLogger });
     const info: ServerInfo = {
       endpoint: `http://${host}:${port}`,
       port,
@@ -89,11 +103,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       region: options.region,
       accountId: options.accountId,
       pid: process.pid,
+      dns: { address: dns.address, port: dns.port },
     };
     registry = await createRegistry({ store, root: join(options.home, 'registry'), accountId: options.accountId, lookupAccessKey: keys.lookup });
     const ecr = createEcrService({ registry, registryEndpoint: info.endpoint, layerPartSize: ECR_LAYER_PART_BYTES });
+    const resolveInstance = instanceResolver(store);
+    const elbv2 = createElbv2Service({ store, region: options.region, accountId: options.accountId, resolveInstance });
+    const discovery = createServiceDiscoveryService({ store, region: options.region, accountId: options.accountId });
     const edge = createEdge({
-      services: [ecs, ecr],
+      services: [ecs, ecr, discovery],
+      queryServices: [elbv2],
       region: options.region,
       accountId: options.accountId,
       credentials: keys.lookup,
@@ -102,7 +121,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     edge.mount('/v2/', registry.handle);
     hub = createAgentHub({ store, region: options.region, accountId: options.accountId, credentials: keys.lookup });
     edge.mountUpgrade(AGENT_SESSION_PATH, hub.upgrade);
-    services = createServiceController({ store, region: options.region, accountId: options.accountId });
+    // The two controllers know each other only through these calls: target health in, news out.
+    const link: { services?: ServiceController; attachments?: AttachmentController } = {};
+    attachments = createAttachmentController({
+      store,
+      region: options.region,
+      ports: attachmentPorts(store, options.region, options.accountId, resolveInstance),
+      hostAddressOf,
+      onTargetHealthChange: (cluster, name) => link.services?.serviceChanged(cluster, name),
+    });
+    link.attachments = attachments;
+    services = createServiceController({
+      store,
+      region: options.region,
+      accountId: options.accountId,
+      targetHealth: (taskArn) => link.attachments?.targetHealth(taskArn),
+    });
+    link.services = services;
     server.on('upgrade', edge.upgrade);
     listener = edge;
 
@@ -119,18 +154,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         })
         .catch((err: unknown) => consoleLogger.error('lifecycle policy enforcement failed', { err }));
     }, REGISTRY_LIFECYCLE_INTERVAL_MS).unref();
+    let sweeping = false;
+    const sweepTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      sweepDrainedTargets(store, new Date())
+        .catch((err: unknown) => consoleLogger.error('removing drained load balancer targets failed', { err }))
+        .finally(() => (sweeping = false));
+    }, DRAINED_TARGET_SWEEP_MS).unref();
 
     const openKeys = keys;
     const openRegistry = registry;
     const openHub = hub;
     const openServices = services;
+    const openAttachments = attachments;
+    const openDns = dns;
     return {
       info: () => info,
       async close() {
         clearInterval(gcTimer);
         clearInterval(lifecycleTimer);
-        // The service controller writes the store: it stops first.
+        clearInterval(sweepTimer);
+        // The controllers write the store: they stop first.
         await openServices.close();
+        await openAttachments.close();
+        await openDns.close();
         // Agent sockets would keep server.close() waiting: end the sessions first.
         await openHub.close();
         await new Promise<void>((resolve) => {
@@ -145,6 +193,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (err) {
     http?.close();
     await services?.close();
+    await attachments?.close();
+    await dns?.close();
     await hub?.close();
     await registry?.close();
     await keys?.close();
