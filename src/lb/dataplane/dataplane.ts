@@ -106,7 +106,7 @@ class DataPlane {
   private restartTimer: NodeJS.Timeout | undefined;
   private restartDelay = RESTART_MIN_MS;
   private startedAt = 0;
-  private settleReady!: (err?: unknown) => void;
+  private settleReady!: (err?: Error) => void;
 
   constructor(private readonly options: LbDataPlaneOptions) {
     this.store = options.store;
@@ -131,7 +131,7 @@ class DataPlane {
       accessLog: options.accessLog ?? true,
     };
     this.ready = new Promise<void>((resolve, reject) => {
-      this.settleReady = (err) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error(String(err))));
+      this.settleReady = (err) => (err === undefined ? resolve() : reject(err));
     });
     this.ready.catch(() => {}); // the caller may not await it; failures are also logged
     void this.start();
@@ -160,7 +160,7 @@ class DataPlane {
       this.pollTimer = setInterval(() => void this.poll(), this.options.healthPollMs ?? 250);
     } catch (err) {
       this.logger.error('lb data plane: start failed', { err });
-      this.settleReady(err);
+      this.settleReady(err instanceof Error ? err : new Error("lb data plane: start failed", { cause: err }));
     }
   }
 
