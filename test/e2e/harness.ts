@@ -30,6 +30,8 @@ export interface Berth extends AsyncDisposable {
   readonly home: string;
   readonly endpoint: string;
   readonly port: number;
+  /** The Cloud Map DNS server's port on 127.0.0.1 (UDP and TCP); it changes when the server restarts. */
+  readonly dnsPort: number;
   readonly credentials: Credentials;
   readonly pid: number;
   /** Runs an AWS CLI (`v1` = `aws` on PATH, `v2` = /usr/bin/aws) against this server. */
@@ -72,6 +74,7 @@ interface Started {
   child: ChildProcess;
   endpoint: string;
   port: number;
+  dnsPort: number;
 }
 
 export interface StartOptions {
@@ -81,20 +84,20 @@ export interface StartOptions {
 
 async function spawnBerth(home: string, port: number, options: StartOptions): Promise<Started> {
   const flags = options.agent ? ['--no-outbound'] : ['--no-agent'];
-  const child = spawn(process.execPath, [BERTH_BIN, 'up', '--home', home, '--port', String(port), '--output', 'json', ...flags], {
+  const child = spawn(process.execPath, [BERTH_BIN, 'up', '--home', home, '--port', String(port), '--dns-port', '0', '--output', 'json', ...flags], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BERTH_HOME: home },
   });
   const stderr: string[] = [];
   child.stderr.on('data', (d: Buffer) => stderr.push(d.toString()));
   const lines = createInterface({ input: child.stdout });
-  const info = await new Promise<{ endpoint: string; port: number }>((res, rej) => {
+  const info = await new Promise<{ endpoint: string; port: number; dns: { port: number } }>((res, rej) => {
     child.once('exit', (code) => rej(new Error(`berth up exited ${code}: ${stderr.join('')}`)));
-    lines.once('line', (line) => res(JSON.parse(line) as { endpoint: string; port: number }));
+    lines.once('line', (line) => res(JSON.parse(line) as { endpoint: string; port: number; dns: { port: number } }));
   });
   lines.close();
   child.stdout.resume();
-  return { child, endpoint: info.endpoint, port: info.port };
+  return { child, endpoint: info.endpoint, port: info.port, dnsPort: info.dns.port };
 }
 
 function removeLeftoverContainers(runcRoot: string): void {
@@ -169,6 +172,9 @@ export async function startBerth(options: StartOptions = {}): Promise<Berth> {
       return started.endpoint;
     },
     port,
+    get dnsPort() {
+      return started.dnsPort;
+    },
     credentials,
     get pid() {
       return started.child.pid!;
