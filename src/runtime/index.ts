@@ -10,3 +10,4 @@ export { followLog, type FollowOptions } from './logs.js';
 export { stopWithTimeout } from './stop.js';
 export { TaskVolumes } from './volumes.js';
 export { RuncDriver, type RuncDriverOptions } from './runc/runc-driver.js';
+export { DockerDriver, type DockerDriverOptions } from './docker/docker-driver.js';
