@@ -171,7 +171,8 @@ describe('ModifyListener', () => {
     await h.refused('ModifyListener', { ListenerArn: other, Protocol: 'HTTPS' }, 'UnsupportedProtocol');
     await h.refused('ModifyListener', { ListenerArn: other, DefaultActions: [] }, 'ValidationError', /At least one action/);
     await h.refused('ModifyListener', { ListenerArn: MISSING_LISTENER, Port: 1 }, 'ListenerNotFound');
-    await h.refused('ModifyListener', { ListenerArn: other, SslPolicy: 'x' }, 'ValidationError', "Unknown parameter 'SslPolicy'.");
+    await h.refused('ModifyListener', { ListenerArn: other, SslPolicy: 'x' }, 'ValidationError', "Parameter 'SslPolicy' is not supported: this server does not serve that feature.");
+    await h.refused('ModifyListener', { ListenerArn: other, DefaultActions: [{ Type: 'authenticate-oidc', AuthenticateOidcConfig: { Issuer: 'x' } }] }, 'ValidationError', "Parameter 'DefaultActions.member.1.AuthenticateOidcConfig' is not supported: this server does not serve that feature.");
   });
 });
 

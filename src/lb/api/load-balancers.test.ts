@@ -60,6 +60,7 @@ describe('CreateLoadBalancer', () => {
     [{ Name: 'web', Tags: [{ Key: 'a' }, { Key: 'a' }] }, 'DuplicateTagKeys', "Tag key 'a' is duplicated"],
     [{ Name: 'web', Tags: [{ Key: 'aws:x' }] }, 'ValidationError', /reserved/],
     [{ Name: 'web', Tags: Array.from({ length: 51 }, (_, i) => ({ Key: `k${i}` })) }, 'TooManyTags', /at most 50 tags/],
+    [{ Name: 'web', SubnetMappings: [{ SubnetId: 'x' }] }, 'ValidationError', "Parameter 'SubnetMappings' is not supported: this server does not serve that feature."],
     [{ Name: 'web', Certificates: [{ CertificateArn: 'x' }] }, 'ValidationError', "Unknown parameter 'Certificates'."],
     [{}, 'ValidationError', "1 validation error detected: Value null at 'Name' failed to satisfy constraint: Member must not be null"],
   ])('refuses %j', async (input, code, message) => {

@@ -49,6 +49,11 @@ describe('decodeQueryInput', () => {
     ).toEqual({ Names: ['a', 'b', 'j'], Actions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: 'tg1', Weight: 3 }, { TargetGroupArn: 'tg2' }], Sticky: true } }], PageSize: 10 });
   });
 
+  it('refuses a member the API has but this server does not serve, by name', () => {
+    const withUnserved = s.structure({ Name: s.string() }, [], ['Certificates']);
+    expect(refusal(() => decodeQueryInput({ 'Certificates.member.1.CertificateArn': 'x' }, withUnserved))).toBe("Parameter 'Certificates' is not supported: this server does not serve that feature.");
+  });
+
   it('reads a bare list parameter as the empty list botocore means by it', () => {
     expect(decodeQueryInput({ Names: '' }, input)).toEqual({ Names: [] });
   });
@@ -127,6 +132,10 @@ describe.skipIf(model === undefined)('INPUT_SHAPES against botocore’s elbv2 mo
         for (const [name, member] of Object.entries(ours.members)) {
           if (t.members[name] === undefined) out.push(`${path}.${name}: not in the model`);
           else compare(member, t.members[name].shape, `${path}.${name}`, out);
+        }
+        for (const name of ours.unserved ?? []) {
+          if (t.members[name] === undefined) out.push(`${path}.${name}: listed as unserved but not in the model`);
+          if (name in ours.members) out.push(`${path}.${name}: both served and unserved`);
         }
         for (const req of t.required ?? []) if (!(req in ours.members)) out.push(`${path}.${req}: required by the model, missing here`);
         if (JSON.stringify([...(ours.required ?? [])].sort()) !== JSON.stringify([...(t.required ?? [])].sort())) {

@@ -28,6 +28,8 @@ export interface StructureShape {
   readonly type: 'structure';
   readonly members: Readonly<Record<string, Shape>>;
   readonly required?: readonly string[];
+  /** Members the API has but this server does not serve: refused by name as such, not as unknown. */
+  readonly unserved?: readonly string[];
 }
 
 /** Shape builders, so that an operation's description reads like the botocore model. */
@@ -36,7 +38,7 @@ export const shape = {
   integer: (min?: number, max?: number): IntegerShape => ({ type: 'integer', ...(min !== undefined && { min }), ...(max !== undefined && { max }) }),
   boolean: (): BooleanShape => ({ type: 'boolean' }),
   list: (member: Shape): ListShape => ({ type: 'list', member }),
-  structure: (members: Record<string, Shape>, required: readonly string[] = []): StructureShape => ({ type: 'structure', members, required }),
+  structure: (members: Record<string, Shape>, required: readonly string[] = [], unserved: readonly string[] = []): StructureShape => ({ type: 'structure', members, required, unserved }),
 } as const;
 
 interface Node {
@@ -129,7 +131,10 @@ function decodeStructure(node: Node, s: StructureShape, path: string): Record<st
   const out: Record<string, unknown> = {};
   for (const [key, child] of node.children) {
     const member = Object.hasOwn(s.members, key) ? s.members[key] : undefined;
-    if (member === undefined) throw new BerthError('ValidationException', `Unknown parameter '${join(path, key)}'.`);
+    if (member === undefined) {
+      if (s.unserved?.includes(key) === true) throw new BerthError('ValidationException', `Parameter '${join(path, key)}' is not supported: this server does not serve that feature.`);
+      throw new BerthError('ValidationException', `Unknown parameter '${join(path, key)}'.`);
+    }
     out[key] = decodeNode(child, member, join(path, key));
   }
   for (const name of s.required ?? []) {

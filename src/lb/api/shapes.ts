@@ -1,8 +1,8 @@
 /**
  * ELBv2's operations in the query codec's shape vocabulary: the members Berth accepts, named and
  * typed as in botocore's elbv2 2015-12-01 model (shapes.test.ts holds them to it). Members the
- * model has and Berth does not serve (certificates, authentication actions' configs, subnets
- * mappings, ...) are left out, so the codec refuses them by name instead of ignoring them.
+ * model has and Berth does not serve (certificates, authentication actions' configs, subnet
+ * mappings, ...) are listed as unserved, so the codec refuses them by name instead of ignoring them.
  */
 import { shape as s } from './query-codec.js';
 import type { StructureShape } from './query-codec.js';
@@ -13,7 +13,7 @@ const strings = s.list(s.string());
 const tag = s.structure({ Key: s.string(), Value: s.string() }, ['Key']);
 const tags = s.list(tag);
 const attributes = s.list(s.structure({ Key: s.string(), Value: s.string() }));
-const targetDescription = s.structure({ Id: s.string(), Port: port, AvailabilityZone: s.string() }, ['Id']);
+const targetDescription = s.structure({ Id: s.string(), Port: port, AvailabilityZone: s.string() }, ['Id'], ['QuicServerId']);
 const protocol = s.string(['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE', 'QUIC', 'TCP_QUIC']);
 
 const action = s.structure(
@@ -32,20 +32,22 @@ const action = s.structure(
     }),
   },
   ['Type'],
+  ['AuthenticateOidcConfig', 'AuthenticateCognitoConfig', 'JwtValidationConfig'],
 );
 const actions = s.list(action);
 
-const values = s.structure({ Values: strings });
+const values = s.structure({ Values: strings }, [], ['RegexValues']);
+const plainValues = s.structure({ Values: strings });
 const condition = s.structure({
   Field: s.string(),
   Values: strings,
   HostHeaderConfig: values,
   PathPatternConfig: values,
-  HttpHeaderConfig: s.structure({ HttpHeaderName: s.string(), Values: strings }),
+  HttpHeaderConfig: s.structure({ HttpHeaderName: s.string(), Values: strings }, [], ['RegexValues']),
   QueryStringConfig: s.structure({ Values: s.list(s.structure({ Key: s.string(), Value: s.string() })) }),
-  HttpRequestMethodConfig: values,
-  SourceIpConfig: values,
-});
+  HttpRequestMethodConfig: plainValues,
+  SourceIpConfig: plainValues,
+}, [], ['RegexValues']);
 const conditions = s.list(condition);
 
 const healthCheck = {
@@ -73,6 +75,7 @@ export const INPUT_SHAPES = {
       IpAddressType: s.string(['ipv4', 'dualstack', 'dualstack-without-public-ipv4']),
     },
     ['Name'],
+    ['SubnetMappings', 'CustomerOwnedIpv4Pool', 'EnablePrefixForIpv6SourceNat', 'IpamPools'],
   ),
   DescribeLoadBalancers: s.structure({ LoadBalancerArns: strings, Names: strings, Marker: s.string(), PageSize: pageSize }),
   DeleteLoadBalancer: s.structure({ LoadBalancerArn: s.string() }, ['LoadBalancerArn']),
@@ -91,6 +94,7 @@ export const INPUT_SHAPES = {
       IpAddressType: s.string(['ipv4', 'ipv6']),
     },
     ['Name'],
+    ['TargetControlPort'],
   ),
   DescribeTargetGroups: s.structure({ LoadBalancerArn: s.string(), TargetGroupArns: strings, Names: strings, Marker: s.string(), PageSize: pageSize }),
   ModifyTargetGroup: s.structure({ TargetGroupArn: s.string(), ...healthCheck }, ['TargetGroupArn']),
@@ -103,21 +107,25 @@ export const INPUT_SHAPES = {
     { TargetGroupArn: s.string(), Targets: s.list(targetDescription), Include: s.list(s.string(['AnomalyDetection', 'All'])) },
     ['TargetGroupArn'],
   ),
-  CreateListener: s.structure({ LoadBalancerArn: s.string(), Protocol: protocol, Port: port, DefaultActions: actions, Tags: tags }, [
-    'LoadBalancerArn',
-    'DefaultActions',
-  ]),
+  CreateListener: s.structure(
+    { LoadBalancerArn: s.string(), Protocol: protocol, Port: port, DefaultActions: actions, Tags: tags },
+    ['LoadBalancerArn', 'DefaultActions'],
+    ['SslPolicy', 'Certificates', 'AlpnPolicy', 'MutualAuthentication'],
+  ),
   DescribeListeners: s.structure({ LoadBalancerArn: s.string(), ListenerArns: strings, Marker: s.string(), PageSize: pageSize }),
-  ModifyListener: s.structure({ ListenerArn: s.string(), Port: port, Protocol: protocol, DefaultActions: actions }, ['ListenerArn']),
+  ModifyListener: s.structure(
+    { ListenerArn: s.string(), Port: port, Protocol: protocol, DefaultActions: actions },
+    ['ListenerArn'],
+    ['SslPolicy', 'Certificates', 'AlpnPolicy', 'MutualAuthentication'],
+  ),
   DeleteListener: s.structure({ ListenerArn: s.string() }, ['ListenerArn']),
-  CreateRule: s.structure({ ListenerArn: s.string(), Conditions: conditions, Priority: s.integer(1, 50000), Actions: actions, Tags: tags }, [
-    'ListenerArn',
-    'Conditions',
-    'Priority',
-    'Actions',
-  ]),
+  CreateRule: s.structure(
+    { ListenerArn: s.string(), Conditions: conditions, Priority: s.integer(1, 50000), Actions: actions, Tags: tags },
+    ['ListenerArn', 'Conditions', 'Priority', 'Actions'],
+    ['Transforms'],
+  ),
   DescribeRules: s.structure({ ListenerArn: s.string(), RuleArns: strings, Marker: s.string(), PageSize: pageSize }),
-  ModifyRule: s.structure({ RuleArn: s.string(), Conditions: conditions, Actions: actions }, ['RuleArn']),
+  ModifyRule: s.structure({ RuleArn: s.string(), Conditions: conditions, Actions: actions }, ['RuleArn'], ['Transforms', 'ResetTransforms']),
   DeleteRule: s.structure({ RuleArn: s.string() }, ['RuleArn']),
   SetRulePriorities: s.structure({ RulePriorities: s.list(s.structure({ RuleArn: s.string(), Priority: s.integer(1, 50000) })) }, ['RulePriorities']),
   AddTags: s.structure({ ResourceArns: strings, Tags: tags }, ['ResourceArns', 'Tags']),
