@@ -82,7 +82,10 @@ export class HaproxyMaster {
     while (Date.now() < deadline) {
       const pid = await this.workerPid();
       if (pid !== undefined && pid !== previous) return pid;
-      if (failedBefore !== undefined && (await this.failedReloads()) > failedBefore) throw new Error('haproxy refused the new configuration (see its alerts)');
+      // The master's socket is away while it re-executes itself; that tells nothing.
+      if (failedBefore !== undefined && (await this.failedReloads().catch(() => failedBefore)) > failedBefore) {
+        throw new Error('haproxy refused the new configuration (see its alerts)');
+      }
       await sleep(20);
     }
     throw new Error(`haproxy: no ${previous === undefined ? '' : 'new '}worker answered on ${this.paths.runtimeSocket} within ${READY_TIMEOUT_MS} ms`);
