@@ -8,7 +8,7 @@ import { createEdge } from '../edge/edge.js';
 import { signJsonPost } from '../edge/sigv4.js';
 import { SqliteStore } from '../store/index.js';
 import { ACCOUNT, REGION, T0, discoveryHarness } from './harness.suite.js';
-import { createServiceDiscoveryService, deregisterInstance, registerInstance, setInstanceHealth } from './index.js';
+import { createServiceDiscoveryService, deregisterInstance, pruneDiscoveryHistory, registerInstance, setInstanceHealth } from './index.js';
 
 const NS_ID = /^ns-[a-z2-7]{16}$/;
 const SRV_ID = /^srv-[a-z2-7]{16}$/;
@@ -482,6 +482,24 @@ describe('operations and tags', () => {
     await refused('ListTagsForResource', { ResourceARN: 'arn:aws:servicediscovery:us-east-1:000000000000:service/srv-nope' }, 'ResourceNotFoundException', /srv-nope/);
     await refused('ListTagsForResource', { ResourceARN: 'arn:aws:ecs:us-east-1:000000000000:cluster/x' }, 'InvalidInput', /not a Cloud Map namespace or service ARN/);
     await refused('TagResource', { ResourceARN: 'arn:aws:servicediscovery:us-east-1:000000000000:namespace/ns-nope', Tags: [] }, 'ResourceNotFoundException');
+  });
+});
+
+describe('history', () => {
+  it('forgets CreatorRequestIds after 24 hours and operations after 7 days', async () => {
+    const { call, store, namespace, dnsService } = discoveryHarness();
+    const srv = await dnsService(await namespace());
+    const request = { ServiceId: srv, InstanceId: 'a', CreatorRequestId: 'tok', Attributes: { AWS_INSTANCE_IPV4: '10.0.0.1', AWS_INSTANCE_PORT: '80' } };
+    const first = await call('RegisterInstance', request);
+    const hour = 3600 * 1000;
+    expect(await call('RegisterInstance', request, new Date(T0.getTime() + 23 * hour))).toEqual(first);
+    const later = await call('RegisterInstance', request, new Date(T0.getTime() + 25 * hour));
+    expect(later.OperationId).not.toBe(first.OperationId);
+    expect(await pruneDiscoveryHistory(store, new Date(T0.getTime() + 2 * hour))).toBe(0);
+    // At T0 + 8 days: the namespace's and the first registration's operations, and the token (last used at T0 + 25 h).
+    expect(await pruneDiscoveryHistory(store, new Date(T0.getTime() + 8 * 24 * hour))).toBe(3);
+    expect((await call('ListOperations')).Operations).toEqual([{ Id: later.OperationId, Status: 'SUCCESS' }]);
+    expect((await call('GetInstance', { ServiceId: srv, InstanceId: 'a' })).Instance.Id).toBe('a');
   });
 });
 

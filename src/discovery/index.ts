@@ -24,6 +24,7 @@ export const SERVICE_DISCOVERY_SIGNING_NAME = 'servicediscovery';
 export type { DiscoveryDeps } from './namespaces.js';
 export { registerInstance, deregisterInstance, setInstanceHealth, MAX_INSTANCES_PER_SERVICE } from './instances.js';
 export type { DiscoveryContext, RegisterInstanceRequest } from './instances.js';
+export { pruneDiscoveryHistory, OPERATION_TTL_SECONDS } from './operations.js';
 export { ATTR, instanceHealth, keys as discoveryKeys, namespaceArn, serviceArn } from './model.js';
 export type { CustomHealthStatus, HealthStatus, InstanceRecord, NamespaceRecord, ServiceRecord } from './model.js';
 export { startDnsServer } from './dns/server.js';

@@ -190,17 +190,21 @@ export type RequestClaim<R> =
   | { readonly kind: 'replay'; readonly record: RequestRecord<R> }
   | { readonly kind: 'fresh'; readonly guard: Compare; readonly put: (result: R) => Op };
 
+/** How long a CreatorRequestId is remembered (EC2's window, as ECS's clientToken uses). */
+export const REQUEST_ID_TTL_SECONDS = 24 * 60 * 60;
+
 /**
  * Looks a CreatorRequestId up. A fresh claim's guard holds only while no one else has used the
- * token, so of two concurrent requests with one token one creates and the other replays.
+ * token, so of two concurrent requests with one token one creates and the other replays. A token
+ * older than REQUEST_ID_TTL_SECONDS is free again.
  */
 export async function claimRequestId<R>(store: Store, operation: string, token: string | undefined, fingerprint: string, now: Date): Promise<RequestClaim<R>> {
   if (token === undefined) return { kind: 'none' };
   const key = keys.requestId(operation, token);
   const cur = await readJson<RequestRecord<R>>(store, key);
-  if (cur !== undefined) return { kind: 'replay', record: cur.value };
   const createdAt = now.getTime() / 1000;
-  return { kind: 'fresh', guard: isAt(key, 0), put: (result) => putOp(key, { fingerprint, result, createdAt } satisfies RequestRecord<R>) };
+  if (cur !== undefined && createdAt - cur.value.createdAt < REQUEST_ID_TTL_SECONDS) return { kind: 'replay', record: cur.value };
+  return { kind: 'fresh', guard: isAt(key, cur?.modRevision ?? 0), put: (result) => putOp(key, { fingerprint, result, createdAt } satisfies RequestRecord<R>) };
 }
 
 // --- paging -------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@
 import type { Operation } from '../protocols/index.js';
 import { BerthError } from '../protocols/index.js';
 import type { Store } from '../store/index.js';
-import { invalid, list, listJson, objAt, oneOf, pageOf, readJson, str, type Obj } from './input.js';
-import { keys, newOperationId, type OperationRecord, type OperationType } from './model.js';
+import { REQUEST_ID_TTL_SECONDS, invalid, isAt, list, listJson, objAt, oneOf, pageOf, readJson, str, type Obj } from './input.js';
+import { PREFIX, keys, newOperationId, type OperationRecord, type OperationType } from './model.js';
 
 /** A finished operation, to be written in the transaction that made the change. */
 export function operationRecord(account: string, type: OperationType, targets: OperationRecord['Targets'], now: Date): OperationRecord {
@@ -97,4 +97,30 @@ function readOperationFilters(input: Obj): OperationFilter[] {
 
 function badValue(path: string, value: string, allowed: readonly string[]): never {
   throw invalid(`${path}.Values has '${value}'; expected one of ${allowed.join(', ')}.`);
+}
+
+/** How long finished operations are kept for GetOperation and ListOperations. */
+export const OPERATION_TTL_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * Forgets operations older than OPERATION_TTL_SECONDS and CreatorRequestIds older than their TTL,
+ * so a platform that registers tasks all day does not grow without bound. Safe to run anywhere,
+ * any time (each delete is guarded by the record's revision); returns how many records went.
+ *
+ * @example setInterval(() => void pruneDiscoveryHistory(store, new Date()), 3600_000);
+ */
+export async function pruneDiscoveryHistory(store: Store, now: Date): Promise<number> {
+  const seconds = now.getTime() / 1000;
+  let removed = 0;
+  const sweep = async (prefix: string, ttl: number, dateOf: (value: Record<string, unknown>) => unknown) => {
+    for (const { key, value, modRevision } of await listJson<Record<string, unknown>>(store, prefix)) {
+      const at = dateOf(value);
+      if (typeof at !== 'number' || seconds - at < ttl) continue;
+      const res = await store.txn([isAt(key, modRevision)], [{ type: 'delete', key }]);
+      if (res.succeeded) removed++;
+    }
+  };
+  await sweep(keys.operations(), OPERATION_TTL_SECONDS, (op) => op['UpdateDate']);
+  await sweep(`${PREFIX}request-ids/`, REQUEST_ID_TTL_SECONDS, (record) => record['createdAt']);
+  return removed;
 }

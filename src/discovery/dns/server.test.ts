@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import dnsPacket from 'dns-packet';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../edge/logger.js';
+import { StoreError, type Store, type Watch } from '../../store/index.js';
 import { discoveryHarness } from '../harness.suite.js';
 import { startDnsServer, type DnsServer } from './server.js';
 
@@ -194,6 +195,32 @@ describe('the DNS server', () => {
     dangling.destroy();
     // Still serving.
     expect(addresses(decode((await udpQuery(port, q('web.example.local')))!))).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+
+  it('lists the store again when its watch fails, and misses no change', async () => {
+    await dns.close();
+    let failures = 1;
+    const flaky: Store = {
+      get: (key) => h.store.get(key),
+      range: (prefix, options) => h.store.range(prefix, options),
+      txn: (compares, success, failure) => h.store.txn(compares, success, failure),
+      revision: () => h.store.revision(),
+      compact: (revision) => h.store.compact(revision),
+      close: () => h.store.close(),
+      watch: (prefix, options) => {
+        if (failures-- <= 0) return h.store.watch(prefix, options);
+        const broken: Watch = {
+          close: () => undefined,
+          [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new StoreError('compacted', 'history compacted')) }),
+        };
+        return broken;
+      },
+    };
+    dns = await startDnsServer({ store: flaky, address: '127.0.0.1', port: 0, logger });
+    await h.instance(serviceId, 'task9', '10.0.0.9', 8009);
+    await synced();
+    expect(addresses(decode((await udpQuery(dns.port, q('web.example.local')))!))).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.9']);
+    expect(logs.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual(['dns: the service discovery watch failed; listing again']);
   });
 
   it('refuses to start on a port in use, and closes with TCP clients still connected', async () => {
