@@ -82,33 +82,31 @@ export async function registerTargets(store: Store, ctx: ElbContext, targetGroup
     store,
     async (tx) => {
       const tg = await mustGet(tx, 'targetgroup', targetGroupArn);
-      const existing = await tx.list<TargetRecord>(lbKeys.targets(resourceId(tg.TargetGroupArn, 'targetgroup')));
-      const byKey = new Map(existing.map((e) => [e.key, e]));
       const fresh = new Set<string>();
       const seen = new Set<string>();
       for (const t of resolved) {
         const key = targetKey(tg, t.Id, t.Port);
         if (seen.has(key)) continue;
         seen.add(key);
-        const current = byKey.get(key);
         // Guarded either way: on the record read, or on the key still being absent.
-        tx.expect(key, current?.modRevision ?? 0);
+        const current = await tx.get<TargetRecord>(key);
         if (current === undefined) fresh.add(key);
-        if (current?.value.State === 'registered' && current.value.Address === t.Address) continue;
+        if (current?.State === 'registered' && current.Address === t.Address) continue;
         const record: TargetRecord = {
           TargetGroupArn: tg.TargetGroupArn,
           Id: t.Id,
           Port: t.Port,
           Address: t.Address,
           State: 'registered',
-          RegisteredAt: current?.value.State === 'registered' ? current.value.RegisteredAt : ctx.now.getTime(),
+          RegisteredAt: current?.State === 'registered' ? current.RegisteredAt : ctx.now.getTime(),
           ...(t.AvailabilityZone !== undefined && { AvailabilityZone: t.AvailabilityZone }),
         };
         tx.put(key, record);
       }
+      const existing = fresh.size === 0 ? 0 : await tx.count(lbKeys.targets(resourceId(tg.TargetGroupArn, 'targetgroup')));
       const max = LIMITS['targets-per-target-group'];
-      if (existing.length + fresh.size > max) {
-        throw new BerthError('TooManyTargetsException', `A target group can have at most ${max} targets; registering these would make ${existing.length + fresh.size}`);
+      if (existing + fresh.size > max) {
+        throw new BerthError('TooManyTargetsException', `A target group can have at most ${max} targets; registering these would make ${existing + fresh.size}`);
       }
     },
     { config: false },

@@ -41,6 +41,11 @@ export class ElbTxn {
     return res.kvs.map((kv) => ({ key: kv.key, value: JSON.parse(kv.value) as T, modRevision: kv.modRevision }));
   }
 
+  /** How many keys a prefix holds (unguarded, like `list`). */
+  async count(prefix: string): Promise<number> {
+    return (await this.#store.range(prefix, { countOnly: true })).count;
+  }
+
   /** Guards the commit on `key` still having this modRevision (for keys read by `list`). */
   expect(key: string, modRevision: number): void {
     if (!this.#compares.has(key)) this.#compares.set(key, modRevision);
