@@ -96,7 +96,7 @@ interface Session {
   readonly stopsSent: Set<string>;
   /** Unfinished tasks placed on the instance: whose stats are taken. */
   readonly onInstance: Set<string>;
-  /** The store revision the session has compared against. */
+  /** The store revision of the last full comparison: the feed's changes up to it are already seen. */
   revision: number;
   lastHeard: number;
   closed: boolean;
@@ -105,11 +105,35 @@ interface Session {
   pending: number;
   following: Promise<void>;
   disconnected: Promise<void>;
-  watch?: Watch;
+  /** What the cluster's task feed handed this session and it has not looked at yet, oldest first. */
+  inbox: FeedItem[];
+  /** Wakes the session's follow loop when the feed hands it something. */
+  wake?: () => void;
   timer?: NodeJS.Timeout;
   /** Resolves when the session ends; cuts a retry pause short. */
   readonly ended: Promise<void>;
   readonly end: () => void;
+}
+
+/**
+ * One change of a task placed on the session's instance, as the cluster's feed saw it (the task as
+ * written, or as it was before it was deleted), or `relist`: the feed lost its place, compare all.
+ */
+type FeedItem = { readonly kind: 'put' | 'delete'; readonly task: Task; readonly revision: number } | { readonly kind: 'relist' };
+
+/**
+ * One watch of a cluster's tasks shared by all of its sessions: each event is parsed once and handed
+ * to the session of the instance the task is placed on. (A watch per session parsed every event of
+ * the cluster once per connected host: with 2,000 hosts, nearly all of the server's time.)
+ */
+interface ClusterFeed {
+  readonly cluster: string;
+  /** Sessions by the container instance ARN they speak for. */
+  readonly sessions: Map<string, Session>;
+  watch?: Watch;
+  /** Resolves once the feed knows the revision it watches from: a session compares only after it. */
+  ready: Promise<void>;
+  running: Promise<void>;
 }
 
 /** Stop codes the protocol carries; others (SpotInterruption…) are not the agent's business. */
@@ -143,6 +167,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
   const connectedWrites = new Map<string, Promise<void>>();
   const usages = new Map<string, TaskUsage>();
   const taskDefinitions = new Map<string, TaskDefinition>();
+  const feeds = new Map<string, ClusterFeed>();
   let closed = false;
 
   // A key of another account is as unknown here as at the edge.
@@ -194,6 +219,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
       pending: 0,
       following: Promise.resolve(),
       disconnected: Promise.resolve(),
+      inbox: [],
       ended,
       end,
     };
@@ -227,7 +253,11 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
     session.closed = true;
     session.end();
     clearInterval(session.timer);
-    session.watch?.close();
+    session.wake?.();
+    if (session.instance !== undefined) {
+      const feed = feeds.get(session.instance.cluster);
+      if (feed?.sessions.get(session.instance.arn) === session) feed.sessions.delete(session.instance.arn);
+    }
     all.delete(session);
     if (session.ws.readyState === session.ws.OPEN) session.ws.close(code, reason);
     const instance = session.instance;
@@ -370,40 +400,114 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
 
   // ---- desired state → the agent ---------------------------------------------------------------
 
-  /** Compares the instance's tasks with the agent, then follows the watch; re-lists when it must. */
+  /**
+   * Compares the instance's tasks with the agent, then follows what the cluster's feed hands the
+   * session; compares everything again when the feed lost its place. The session joins the feed
+   * before the comparison reads the tasks, so a change written after that read always reaches it;
+   * changes the read already covered (revision ≤ session.revision) are skipped.
+   */
   async function follow(session: Session, instance: InstanceRef): Promise<void> {
+    await subscribe(session, instance);
     let relist = true;
     while (!session.closed) {
       try {
         if (relist) {
-          await compareAll(session, instance);
           relist = false;
+          await compareAll(session, instance);
         }
-        const watch = store.watch(keys.tasks(instance.cluster), { fromRevision: session.revision + 1 });
-        session.watch = watch;
-        if (session.closed) {
+        const item = session.inbox.shift();
+        if (item === undefined) {
+          await new Promise<void>((resolve) => (session.wake = resolve));
+          session.wake = undefined;
+          continue;
+        }
+        if (item.kind === 'relist') {
+          relist = true;
+          continue;
+        }
+        // Covered by the last comparison's read (one transaction may hold several of the tasks, all at one revision).
+        if (item.revision <= session.revision) continue;
+        await onTaskItem(session, instance, item);
+      } catch (err) {
+        if (session.closed || (err instanceof StoreError && err.kind === 'closed')) return;
+        logger.error('following the instance tasks failed; retrying', { instance: instance.arn, error: err });
+        relist = true;
+        await pause(session);
+      }
+    }
+  }
+
+  /** Joins the cluster's feed (starting it for the first session) once it knows where it watches from. */
+  async function subscribe(session: Session, instance: InstanceRef): Promise<void> {
+    let feed = feeds.get(instance.cluster);
+    if (feed === undefined) {
+      let ready!: () => void;
+      const created: ClusterFeed = { cluster: instance.cluster, sessions: new Map(), ready: new Promise((r) => (ready = r)), running: Promise.resolve() };
+      feeds.set(instance.cluster, created);
+      created.running = runFeed(created, ready);
+      feed = created;
+    }
+    feed.sessions.set(instance.arn, session);
+    await feed.ready;
+  }
+
+  function deliver(session: Session, item: FeedItem): void {
+    session.inbox.push(item);
+    session.wake?.();
+  }
+
+  /** The feed's loop: watch the cluster's tasks and hand each change to its instance's session. */
+  async function runFeed(feed: ClusterFeed, ready: () => void): Promise<void> {
+    // Each session compares against a read made after this one (it waits for `ready`), so watching
+    // from here on misses nothing any of them needs.
+    let from: number;
+    try {
+      from = (await store.revision()) + 1;
+    } finally {
+      ready();
+    }
+    while (!closed) {
+      try {
+        const watch = store.watch(keys.tasks(feed.cluster), { fromRevision: from });
+        feed.watch = watch;
+        if (closed) {
           watch.close();
           return;
         }
         for await (const batch of watch) {
-          for (const event of batch) await onTaskEvent(session, instance, event);
+          for (const event of batch) {
+            const item = feedItemOf(event);
+            if (item === undefined) continue;
+            const session = feed.sessions.get(item.task.containerInstanceArn ?? '');
+            if (session !== undefined && !session.closed) deliver(session, item);
+          }
           const last = batch[batch.length - 1];
-          if (last !== undefined) session.revision = last.kv.modRevision;
+          if (last !== undefined) from = last.kv.modRevision + 1;
         }
-        if (session.closed) return;
-        logger.warn('task watch ended; watching again', { instance: instance.arn, revision: session.revision });
-        await pause(session);
+        if (closed) return;
+        logger.warn('task watch ended; watching again', { cluster: feed.cluster, revision: from });
       } catch (err) {
-        if (session.closed || (err instanceof StoreError && err.kind === 'closed')) return;
+        if (closed || (err instanceof StoreError && err.kind === 'closed')) return;
         if (err instanceof StoreError && err.kind === 'compacted') {
-          logger.warn('task watch fell behind compaction; comparing the whole instance again', { instance: instance.arn });
-          relist = true;
+          logger.warn('task watch fell behind compaction; every instance compares again', { cluster: feed.cluster });
         } else {
-          logger.error('following the instance tasks failed; retrying', { instance: instance.arn, error: err });
-          await pause(session);
+          logger.error('watching the cluster tasks failed; retrying', { cluster: feed.cluster, error: err });
+          await new Promise<void>((resolve) => setTimeout(resolve, retryDelayMs).unref());
         }
+        // Changes may have been missed: start again from now, and have every session compare all.
+        from = (await store.revision()) + 1;
+        for (const session of feed.sessions.values()) deliver(session, { kind: 'relist' });
       }
     }
+  }
+
+  function feedItemOf(event: WatchEvent): Extract<FeedItem, { kind: 'put' | 'delete' }> | undefined {
+    if (event.type === 'delete') {
+      const gone = event.prevKv === undefined ? undefined : parseTask(event.prevKv.key, event.prevKv.value);
+      return gone === undefined ? undefined : { kind: 'delete', task: gone, revision: event.kv.modRevision };
+    }
+    const task = parseTask(event.kv.key, event.kv.value);
+    return task === undefined ? undefined : { kind: 'put', task, revision: event.kv.modRevision };
   }
 
   const pause = (session: Session) =>
@@ -437,17 +541,16 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
     session.revision = revision;
   }
 
-  async function onTaskEvent(session: Session, instance: InstanceRef, event: WatchEvent): Promise<void> {
-    if (event.type === 'delete') {
-      const gone = event.prevKv === undefined ? undefined : parseTask(event.prevKv.key, event.prevKv.value);
-      if (gone?.containerInstanceArn !== instance.arn) return;
-      session.onInstance.delete(gone.taskArn);
-      usages.delete(gone.taskArn);
-      if (session.agentRuns.delete(gone.taskArn)) sendStop(session, { taskArn: gone.taskArn, stoppedReason: 'The task was deleted.' });
+  async function onTaskItem(session: Session, instance: InstanceRef, item: Extract<FeedItem, { kind: 'put' | 'delete' }>): Promise<void> {
+    const task = item.task;
+    if (task.containerInstanceArn !== instance.arn) return;
+    if (item.kind === 'delete') {
+      session.onInstance.delete(task.taskArn);
+      usages.delete(task.taskArn);
+      if (session.agentRuns.delete(task.taskArn)) sendStop(session, { taskArn: task.taskArn, stoppedReason: 'The task was deleted.' });
       return;
     }
-    const task = parseTask(event.kv.key, event.kv.value);
-    if (task?.containerInstanceArn === instance.arn) await compare(session, instance, task);
+    await compare(session, instance, task);
   }
 
   /** What the agent must be told about one task, if anything. */
@@ -590,7 +693,9 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
       closed = true;
       const sessions = [...all];
       for (const session of sessions) endSession(session, 1001, 'server shutting down');
+      for (const feed of feeds.values()) feed.watch?.close();
       await Promise.all(sessions.map((s) => Promise.all([s.following, s.chain, s.disconnected])));
+      await Promise.all([...feeds.values()].map((f) => f.running));
       await Promise.all([...connectedWrites.values()]);
       // A peer that does not answer the close handshake must not hold the HTTP server open.
       for (const session of sessions) session.ws.terminate();
