@@ -132,6 +132,22 @@ describe('namespaces', () => {
     await refused('ListNamespaces', { Filters: [{ Name: 'RESOURCE_OWNER', Condition: 'BEGINS_WITH', Values: ['0'] }] }, 'InvalidInput', /BEGINS_WITH is not supported for RESOURCE_OWNER/);
   });
 
+  it("updates a namespace: the description, and a private one's SOA TTL", async () => {
+    const { call, refused, namespace, httpNamespace } = discoveryHarness();
+    const id = await namespace();
+    const { OperationId } = await call('UpdatePrivateDnsNamespace', { Id: id, Namespace: { Description: 'd', Properties: { DnsProperties: { SOA: { TTL: 99 } } } } });
+    expect((await call('GetOperation', { OperationId })).Operation).toMatchObject({ Type: 'UPDATE_NAMESPACE', Targets: { NAMESPACE: id } });
+    expect((await call('GetNamespace', { Id: id })).Namespace).toMatchObject({ Description: 'd', Properties: { DnsProperties: { SOA: { TTL: 99 } } } });
+    const h = await httpNamespace();
+    await call('UpdateHttpNamespace', { Id: h, Namespace: { Description: 'apps' } });
+    expect((await call('GetNamespace', { Id: h })).Namespace.Description).toBe('apps');
+    await refused('UpdateHttpNamespace', { Id: h, Namespace: {} }, 'InvalidInput', /^Namespace.Description is required\.$/);
+    await refused('UpdateHttpNamespace', { Id: id, Namespace: { Description: 'x' } }, 'InvalidInput', /is of type DNS_PRIVATE/);
+    await refused('UpdatePrivateDnsNamespace', { Id: id }, 'InvalidInput', /^Namespace is required\.$/);
+    await refused('UpdatePrivateDnsNamespace', { Id: id, Namespace: { Properties: { DnsProperties: {} } } }, 'InvalidInput', /SOA is required/);
+    await refused('UpdatePrivateDnsNamespace', { Id: 'ns-nope', Namespace: { Description: 'x' } }, 'NamespaceNotFound');
+  });
+
   it('deletes an empty namespace (its name free again) and refuses one with services', async () => {
     const { call, refused, namespace, dnsService } = discoveryHarness();
     const id = await namespace('example.local');

@@ -179,7 +179,51 @@ export function namespaceOperations(deps: DiscoveryDeps): Record<string, Operati
     });
   };
 
-  return { CreatePrivateDnsNamespace, CreateHttpNamespace, CreatePublicDnsNamespace, GetNamespace, ListNamespaces, DeleteNamespace };
+  /** UpdatePrivateDnsNamespace and UpdateHttpNamespace: the description, and a private namespace's SOA TTL. */
+  async function update(operation: string, type: NamespaceType, input: Obj, ctx: RequestContext) {
+    const idOrArn = str(input, 'Id', { required: true, max: 255 });
+    str(input, 'UpdaterRequestId', { max: 64 });
+    const change = obj(input, 'Namespace');
+    if (change === undefined) throw invalid('Namespace is required.');
+    const description = str(change, 'Description', { max: 1024, path: 'Namespace.Description', required: type === 'HTTP' });
+    let soaTtl: number | undefined;
+    if (type === 'DNS_PRIVATE') {
+      const props = obj(change, 'Properties', 'Namespace.Properties');
+      if (props !== undefined) {
+        const dns = obj(props, 'DnsProperties', 'Namespace.Properties.DnsProperties');
+        const soa = dns === undefined ? undefined : obj(dns, 'SOA', 'Namespace.Properties.DnsProperties.SOA');
+        if (soa === undefined) throw invalid('Namespace.Properties.DnsProperties.SOA is required.');
+        soaTtl = int(soa, 'TTL', { min: 0, max: 2147483647, path: 'Namespace.Properties.DnsProperties.SOA.TTL' });
+        if (soaTtl === undefined) throw invalid('Namespace.Properties.DnsProperties.SOA.TTL is required.');
+      }
+    }
+    return retrying('namespace', async () => {
+      const { value: ns, modRevision } = await getNamespace(store, idOrArn);
+      if (ns.Type !== type) throw invalid(`Namespace ${ns.Id} is of type ${ns.Type}: ${operation} updates ${type} namespaces.`);
+      const next: NamespaceRecord = {
+        ...ns,
+        ...(description === undefined ? {} : { Description: description }),
+        ...(soaTtl === undefined ? {} : { Properties: { ...ns.Properties, DnsProperties: { ...ns.Properties.DnsProperties, SOA: { TTL: soaTtl } } } }),
+      };
+      const op = operationRecord(deps.accountId, 'UPDATE_NAMESPACE', { NAMESPACE: ns.Id }, ctx.now);
+      const res = await store.txn([isAt(keys.namespace(ns.Id), modRevision)], [putOp(keys.namespace(ns.Id), next), putOp(keys.operation(op.Id), op)]);
+      return res.succeeded ? { OperationId: op.Id } : undefined;
+    });
+  }
+
+  const UpdatePrivateDnsNamespace: Operation = (input, ctx) => update('UpdatePrivateDnsNamespace', 'DNS_PRIVATE', input, ctx);
+  const UpdateHttpNamespace: Operation = (input, ctx) => update('UpdateHttpNamespace', 'HTTP', input, ctx);
+
+  return {
+    CreatePrivateDnsNamespace,
+    CreateHttpNamespace,
+    CreatePublicDnsNamespace,
+    GetNamespace,
+    ListNamespaces,
+    DeleteNamespace,
+    UpdatePrivateDnsNamespace,
+    UpdateHttpNamespace,
+  };
 }
 
 type NamespaceFilter = (ns: NamespaceRecord) => boolean;

@@ -109,7 +109,8 @@ async function bindBoth(address: string, port: number, view: DnsView, logger: Lo
 }
 
 function bindUdp(address: string, port: number, view: DnsView, logger: Logger): Promise<Socket> {
-  const socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4' });
+  // Large socket buffers absorb bursts (the kernel caps them at net.core.rmem_max/wmem_max).
+  const socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
   const onSent = (err: Error | null) => {
     if (err !== null) logger.debug('dns: a UDP reply could not be sent', { error: err });
   };
