@@ -84,66 +84,76 @@ describe.skipIf(!haveClis)('the AWS CLIs against the ELBv2 API', () => {
   });
 
   it('create-load-balancer through describe-target-health, across both CLIs', async () => {
-    const lb = (await aws('v1', 'create-load-balancer', '--name', 'web', '--type', 'application', '--subnets', 'subnet-a', 'subnet-b', '--tags', 'Key=team,Value=core')).LoadBalancers[0];
+    // Calls that do not depend on each other run side by side: each CLI start costs seconds here.
+    const [created, tgCreated, instCreated] = await Promise.all([
+      aws('v1', 'create-load-balancer', '--name', 'web', '--type', 'application', '--subnets', 'subnet-a', 'subnet-b', '--tags', 'Key=team,Value=core'),
+      aws('v2', 'create-target-group', '--name', 'web-tg', '--protocol', 'HTTP', '--port', '8080', '--target-type', 'ip', '--vpc-id', 'vpc-1', '--health-check-path', '/health', '--health-check-interval-seconds', '10', '--matcher', 'HttpCode=200-299'),
+      aws('v1', 'create-target-group', '--name', 'inst-tg', '--protocol', 'HTTP', '--port', '80'),
+    ]);
+    const lb = created.LoadBalancers[0];
     expect(lb).toMatchObject({ LoadBalancerName: 'web', Type: 'application', Scheme: 'internet-facing', State: { Code: 'active' } });
     const lbArn = lb.LoadBalancerArn as string;
-    await aws('v2', 'wait', 'load-balancer-available', '--load-balancer-arns', lbArn);
-    expect((await aws('v2', 'describe-load-balancers', '--names', 'web')).LoadBalancers[0].DNSName).toBe(lb.DNSName);
-
-    const tg = (
-      await aws('v2', 'create-target-group', '--name', 'web-tg', '--protocol', 'HTTP', '--port', '8080', '--target-type', 'ip', '--vpc-id', 'vpc-1', '--health-check-path', '/health', '--health-check-interval-seconds', '10', '--matcher', 'HttpCode=200-299')
-    ).TargetGroups[0];
+    const tg = tgCreated.TargetGroups[0];
     expect(tg).toMatchObject({ TargetGroupName: 'web-tg', Port: 8080, HealthCheckPath: '/health', HealthCheckIntervalSeconds: 10, HealthCheckTimeoutSeconds: 5, Matcher: { HttpCode: '200-299' }, TargetType: 'ip' });
     const tgArn = tg.TargetGroupArn as string;
-    const inst = (await aws('v1', 'create-target-group', '--name', 'inst-tg', '--protocol', 'HTTP', '--port', '80')).TargetGroups[0].TargetGroupArn as string;
+    const inst = instCreated.TargetGroups[0].TargetGroupArn as string;
 
-    const listener = (await aws('v1', 'create-listener', '--load-balancer-arn', lbArn, '--protocol', 'HTTP', '--port', '18080', '--default-actions', `Type=forward,TargetGroupArn=${tgArn}`)).Listeners[0];
+    const [, describedLbs, listenerCreated] = await Promise.all([
+      aws('v2', 'wait', 'load-balancer-available', '--load-balancer-arns', lbArn),
+      aws('v2', 'describe-load-balancers', '--names', 'web'),
+      aws('v1', 'create-listener', '--load-balancer-arn', lbArn, '--protocol', 'HTTP', '--port', '18080', '--default-actions', `Type=forward,TargetGroupArn=${tgArn}`),
+      aws('v1', 'modify-target-group-attributes', '--target-group-arn', tgArn, '--attributes', 'Key=deregistration_delay.timeout_seconds,Value=30', 'Key=load_balancing.algorithm.type,Value=least_outstanding_requests'),
+      aws('v2', 'register-targets', '--target-group-arn', tgArn, '--targets', 'Id=127.0.0.1,Port=9000', 'Id=127.0.0.2'),
+      aws('v1', 'register-targets', '--target-group-arn', inst, '--targets', 'Id=i-0123456789abcdef0,Port=32768'),
+      expect(aws('v1', 'register-targets', '--target-group-arn', inst, '--targets', 'Id=i-0fffffffffffffff0')).rejects.toThrow(/InvalidTarget.*not known instances/s),
+      expect(aws('v1', 'create-load-balancer', '--name', 'nlb', '--type', 'network')).rejects.toThrow(/\(ValidationError\).*Load balancer type 'network' is not supported/s),
+    ]);
+    expect(describedLbs.LoadBalancers[0].DNSName).toBe(lb.DNSName);
+    const listener = listenerCreated.Listeners[0];
     expect(listener.DefaultActions[0].ForwardConfig.TargetGroups).toEqual([{ TargetGroupArn: tgArn, Weight: 1 }]);
+
     const rule = (
       await aws('v2', 'create-rule', '--listener-arn', listener.ListenerArn, '--priority', '10', '--conditions', 'Field=path-pattern,Values=/api/*', '--actions', JSON.stringify([{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: tgArn, Weight: 3 }, { TargetGroupArn: inst, Weight: 1 }] } }]))
     ).Rules[0];
     expect(rule.Conditions).toEqual([{ Field: 'path-pattern', PathPatternConfig: { Values: ['/api/*'] } }]);
-    const rules = (await aws('v1', 'describe-rules', '--listener-arn', listener.ListenerArn)).Rules;
-    expect(rules.map((r: any) => [r.Priority, r.IsDefault])).toEqual([
-      ['10', false],
-      ['default', true],
-    ]);
-
-    await aws('v1', 'modify-target-group-attributes', '--target-group-arn', tgArn, '--attributes', 'Key=deregistration_delay.timeout_seconds,Value=30', 'Key=load_balancing.algorithm.type,Value=least_outstanding_requests');
-    const attrs = (await aws('v2', 'describe-target-group-attributes', '--target-group-arn', tgArn)).Attributes;
-    expect(attrs).toContainEqual({ Key: 'deregistration_delay.timeout_seconds', Value: '30' });
-
-    await aws('v2', 'register-targets', '--target-group-arn', tgArn, '--targets', 'Id=127.0.0.1,Port=9000', 'Id=127.0.0.2');
-    await aws('v1', 'register-targets', '--target-group-arn', inst, '--targets', 'Id=i-0123456789abcdef0,Port=32768');
-    await expect(aws('v1', 'register-targets', '--target-group-arn', inst, '--targets', 'Id=i-0fffffffffffffff0')).rejects.toThrow(/InvalidTarget.*not known instances/s);
 
     // The data plane's view of one target.
     await store.txn([], [{ type: 'put', key: lbKeys.health(resourceId(tgArn, 'targetgroup'), '127.0.0.1', 9000), value: JSON.stringify({ State: 'healthy', UpdatedAt: Date.now() }) }]);
-    await aws('v1', 'deregister-targets', '--target-group-arn', tgArn, '--targets', 'Id=127.0.0.2');
-    for (const cli of ['v1', 'v2'] as const) {
-      const health = (await aws(cli, 'describe-target-health', '--target-group-arn', tgArn)).TargetHealthDescriptions;
+    const [rulesOut, attrsOut, instHealthOut] = await Promise.all([
+      aws('v1', 'describe-rules', '--listener-arn', listener.ListenerArn),
+      aws('v2', 'describe-target-group-attributes', '--target-group-arn', tgArn),
+      aws('v2', 'describe-target-health', '--target-group-arn', inst, '--targets', 'Id=i-0123456789abcdef0,Port=32768'),
+      aws('v1', 'deregister-targets', '--target-group-arn', tgArn, '--targets', 'Id=127.0.0.2'),
+      aws('v2', 'add-tags', '--resource-arns', tgArn, rule.RuleArn, '--tags', 'Key=env,Value=test'),
+      // Errors arrive as the CLI prints them: the code without "Exception", and the message.
+      expect(aws('v2', 'create-listener', '--load-balancer-arn', lbArn, '--protocol', 'HTTP', '--port', '18080', '--default-actions', 'Type=fixed-response,FixedResponseConfig={StatusCode=200}')).rejects.toThrow(/\(DuplicateListener\).*A listener already exists on port 18080/s),
+      expect(aws('v1', 'delete-target-group', '--target-group-arn', tgArn)).rejects.toThrow(/\(ResourceInUse\)/),
+    ]);
+    expect(rulesOut.Rules.map((r: any) => [r.Priority, r.IsDefault])).toEqual([
+      ['10', false],
+      ['default', true],
+    ]);
+    expect(attrsOut.Attributes).toContainEqual({ Key: 'deregistration_delay.timeout_seconds', Value: '30' });
+    expect(instHealthOut.TargetHealthDescriptions[0]).toMatchObject({ Target: { Id: 'i-0123456789abcdef0', Port: 32768, AvailabilityZone: 'us-east-1a' }, TargetHealth: { State: 'initial', Reason: 'Elb.RegistrationInProgress' } });
+
+    const [h1, h2, tagsOut, limitsOut] = await Promise.all([
+      aws('v1', 'describe-target-health', '--target-group-arn', tgArn),
+      aws('v2', 'describe-target-health', '--target-group-arn', tgArn),
+      aws('v1', 'describe-tags', '--resource-arns', lbArn, tgArn, rule.RuleArn),
+      aws('v2', 'describe-account-limits'),
+    ]);
+    for (const health of [h1.TargetHealthDescriptions, h2.TargetHealthDescriptions]) {
       expect(health).toEqual([
         { Target: { Id: '127.0.0.1', Port: 9000 }, HealthCheckPort: '9000', TargetHealth: { State: 'healthy' } },
         { Target: { Id: '127.0.0.2', Port: 8080 }, HealthCheckPort: '8080', TargetHealth: { State: 'draining', Reason: 'Target.DeregistrationInProgress', Description: 'Target deregistration is in progress' } },
       ]);
     }
-    const instHealth = (await aws('v2', 'describe-target-health', '--target-group-arn', inst, '--targets', 'Id=i-0123456789abcdef0,Port=32768')).TargetHealthDescriptions;
-    expect(instHealth[0]).toMatchObject({ Target: { Id: 'i-0123456789abcdef0', Port: 32768, AvailabilityZone: 'us-east-1a' }, TargetHealth: { State: 'initial', Reason: 'Elb.RegistrationInProgress' } });
-
-    // Errors arrive as the CLI prints them: the code without "Exception", and the message.
-    await expect(aws('v2', 'create-listener', '--load-balancer-arn', lbArn, '--protocol', 'HTTP', '--port', '18080', '--default-actions', 'Type=fixed-response,FixedResponseConfig={StatusCode=200}')).rejects.toThrow(/\(DuplicateListener\).*A listener already exists on port 18080/s);
-    await expect(aws('v1', 'delete-target-group', '--target-group-arn', tgArn)).rejects.toThrow(/\(ResourceInUse\)/);
-    await expect(aws('v1', 'create-load-balancer', '--name', 'nlb', '--type', 'network')).rejects.toThrow(/\(ValidationError\).*Load balancer type 'network' is not supported/s);
-
-    await aws('v2', 'add-tags', '--resource-arns', tgArn, rule.RuleArn, '--tags', 'Key=env,Value=test');
-    const tags = (await aws('v1', 'describe-tags', '--resource-arns', lbArn, tgArn, rule.RuleArn)).TagDescriptions;
-    expect(tags.map((t: any) => t.Tags)).toEqual([[{ Key: 'team', Value: 'core' }], [{ Key: 'env', Value: 'test' }], [{ Key: 'env', Value: 'test' }]]);
-    expect((await aws('v2', 'describe-account-limits')).Limits).toContainEqual({ Name: 'application-load-balancers', Max: '50' });
+    expect(tagsOut.TagDescriptions.map((t: any) => t.Tags)).toEqual([[{ Key: 'team', Value: 'core' }], [{ Key: 'env', Value: 'test' }], [{ Key: 'env', Value: 'test' }]]);
+    expect(limitsOut.Limits).toContainEqual({ Name: 'application-load-balancers', Max: '50' });
 
     await aws('v1', 'delete-rule', '--rule-arn', rule.RuleArn);
     await aws('v2', 'delete-listener', '--listener-arn', listener.ListenerArn);
-    await aws('v1', 'delete-target-group', '--target-group-arn', tgArn);
-    await aws('v2', 'delete-load-balancer', '--load-balancer-arn', lbArn);
+    await Promise.all([aws('v1', 'delete-target-group', '--target-group-arn', tgArn), aws('v2', 'delete-load-balancer', '--load-balancer-arn', lbArn)]);
     await expect(aws('v1', 'describe-load-balancers', '--load-balancer-arns', lbArn)).rejects.toThrow(/\(LoadBalancerNotFound\)/);
   }, 180_000);
 });
