@@ -223,6 +223,14 @@ describe('the DNS server', () => {
     expect(logs.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual(['dns: the service discovery watch failed; listing again']);
   });
 
+  it('skips a record that is not JSON (with a warning) and goes on serving', async () => {
+    await h.store.txn([], [{ type: 'put', key: '/servicediscovery/services/srv-broken', value: '{not json' }]);
+    await h.instance(serviceId, 'task5', '10.0.0.5', 8005);
+    await synced();
+    expect(addresses(decode((await udpQuery(dns.port, q('web.example.local')))!))).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.5']);
+    expect(logs.map((l) => l.message)).toEqual(['dns: a service discovery record is not JSON; not served']);
+  });
+
   it('refuses to start on a port in use, and closes with TCP clients still connected', async () => {
     await expect(startDnsServer({ store: h.store, address: '127.0.0.1', port: dns.port, logger })).rejects.toMatchObject({ code: 'EADDRINUSE' });
     const idle = connect(dns.port, '127.0.0.1');

@@ -89,40 +89,66 @@ export class DnsView {
   }
 
   private onBatch(batch: readonly WatchEvent[]): void {
+    let relevant = false;
     for (const e of batch) {
-      this.apply(e.kv.key, e.type === 'put' ? e.kv.value : undefined);
+      if (this.apply(e.kv.key, e.type === 'put' ? e.kv.value : undefined)) relevant = true;
       if (e.kv.modRevision > this.pendingRevision) this.pendingRevision = e.kv.modRevision;
     }
-    this.rebuildScheduled ??= setImmediate(() => {
-      this.rebuildScheduled = undefined;
-      this.rebuild();
-    });
+    if (relevant) {
+      this.rebuildScheduled ??= setImmediate(() => {
+        this.rebuildScheduled = undefined;
+        this.rebuild();
+      });
+    } else if (this.rebuildScheduled === undefined) {
+      // Operations and request ids only: the answers stand as they are, now as of this revision.
+      this.advance(this.pendingRevision);
+    }
   }
 
-  /** One key's new value (undefined: deleted). Keys the DNS does not need are skipped. */
-  private apply(key: string, value: string | undefined): void {
+  /** Applies one key's new value (undefined: deleted); false for keys the DNS does not use. */
+  private apply(key: string, value: string | undefined): boolean {
     if (key.startsWith(INSTANCES)) {
       const rest = key.slice(INSTANCES.length);
       const slash = rest.indexOf('/');
-      if (slash < 0) return;
+      if (slash < 0) return false;
       const serviceId = rest.slice(0, slash);
       const instanceId = rest.slice(slash + 1);
       let byId = this.instances.get(serviceId);
       if (value === undefined) {
         byId?.delete(instanceId);
         if (byId?.size === 0) this.instances.delete(serviceId);
-        return;
+        return true;
       }
       if (byId === undefined) this.instances.set(serviceId, (byId = new Map<string, InstanceRecord>()));
-      byId.set(instanceId, JSON.parse(value) as InstanceRecord);
-    } else if (key.startsWith(SERVICES)) {
+      const instance = this.parse<InstanceRecord>(key, value);
+      if (instance === undefined) byId.delete(instanceId);
+      else byId.set(instanceId, instance);
+      return true;
+    }
+    if (key.startsWith(SERVICES)) {
       const id = key.slice(SERVICES.length);
-      if (value === undefined) this.services.delete(id);
-      else this.services.set(id, JSON.parse(value) as ServiceRecord);
-    } else if (key.startsWith(NAMESPACES)) {
+      const service = value === undefined ? undefined : this.parse<ServiceRecord>(key, value);
+      if (service === undefined) this.services.delete(id);
+      else this.services.set(id, service);
+      return true;
+    }
+    if (key.startsWith(NAMESPACES)) {
       const id = key.slice(NAMESPACES.length);
-      if (value === undefined) this.namespaces.delete(id);
-      else this.namespaces.set(id, JSON.parse(value) as NamespaceRecord);
+      const ns = value === undefined ? undefined : this.parse<NamespaceRecord>(key, value);
+      if (ns === undefined) this.namespaces.delete(id);
+      else this.namespaces.set(id, ns);
+      return true;
+    }
+    return false;
+  }
+
+  /** A stored record, or undefined (logged) if it is not JSON: one bad record must not stop DNS. */
+  private parse<T>(key: string, value: string): T | undefined {
+    try {
+      return JSON.parse(value) as T;
+    } catch (err) {
+      this.logger.warn('dns: a service discovery record is not JSON; not served', { key, error: err });
+      return undefined;
     }
   }
 
@@ -134,7 +160,11 @@ export class DnsView {
       this.logger.warn(`dns: not served: ${problem}`);
     }
     this.table = table;
-    this.revision = this.pendingRevision;
+    this.advance(this.pendingRevision);
+  }
+
+  private advance(revision: number): void {
+    this.revision = revision;
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const w = this.waiters[i]!;
       if (w.revision <= this.revision) {
