@@ -87,6 +87,16 @@ describe('CreateRule', () => {
     await h.refused('CreateRule', { ListenerArn: listenerArn, Priority: 1, Conditions: [{ Field: 'path-pattern', Values: ['/a'] }], Actions: forward, ...input }, code, message);
   });
 
+  it('gives a priority to exactly one of concurrent creates', async () => {
+    const h = elbHarness();
+    const { listenerArn, forward } = await setup(h);
+    const results = await Promise.allSettled(
+      ['/a', '/b', '/c', '/d'].map((p) => h.call('CreateRule', { ListenerArn: listenerArn, Priority: 7, Conditions: [{ Field: 'path-pattern', Values: [p] }], Actions: forward })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect((await h.store.range('/elbv2/rules/')).count).toBe(1);
+  });
+
   it('allows 5 values and 5 wildcards', async () => {
     const h = elbHarness();
     const { rule } = await setup(h);

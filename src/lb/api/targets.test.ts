@@ -120,6 +120,16 @@ describe('DeregisterTargets and draining', () => {
     expect((await h.store.range(lbKeys.healths())).count).toBe(0);
   });
 
+  it('removes health records left without a target, and keeps those of registered targets', async () => {
+    const h = elbHarness();
+    const { tgArn } = await basicSetup(h);
+    await h.call('RegisterTargets', { TargetGroupArn: tgArn, Targets: [{ Id: '10.0.0.1' }] });
+    await observe(h, tgArn, '10.0.0.1', 8080, { State: 'healthy', UpdatedAt: 1 });
+    await observe(h, tgArn, '10.0.0.7', 8080, { State: 'unhealthy', UpdatedAt: 2 });
+    expect(await sweepDrainedTargets(h.store, Date.parse('2026-03-01T12:00:00Z'))).toBe(0);
+    expect((await h.store.range(lbKeys.healths())).kvs.map((kv) => kv.key.split('/').at(-1))).toEqual(['10.0.0.1:8080']);
+  });
+
   it('removes at once with a delay of 0', async () => {
     const h = elbHarness();
     const { tgArn } = await basicSetup(h);

@@ -241,14 +241,16 @@ export function expiredTargets<T extends TargetRecord>(records: readonly T[], no
 
 /**
  * Removes every draining target whose delay is over, with its health record; each removal is
- * guarded on the target being unchanged (a target registered again meanwhile stays). Returns how
- * many were removed. Safe to run from several servers at once.
+ * guarded on the target being unchanged (a target registered again meanwhile stays). Health
+ * records left without a target (written by the data plane just after a removal) go too, guarded
+ * on the target still being absent. Returns how many targets were removed. Safe to run from
+ * several servers at once.
  *
  * @example setInterval(() => void sweepDrainedTargets(store, new Date()), 1000)
  */
 export async function sweepDrainedTargets(store: Store, now: Date | number): Promise<number> {
-  const res = await store.range(lbKeys.targets());
-  const records = res.kvs.map((kv) => ({ ...(JSON.parse(kv.value) as TargetRecord), kv }));
+  const [targets, healths] = await Promise.all([store.range(lbKeys.targets()), store.range(lbKeys.healths())]);
+  const records = targets.kvs.map((kv) => ({ ...(JSON.parse(kv.value) as TargetRecord), kv }));
   let removed = 0;
   for (const r of expiredTargets(records, now)) {
     const healthKey = lbKeys.healths() + r.kv.key.slice(lbKeys.targets().length);
@@ -257,6 +259,18 @@ export async function sweepDrainedTargets(store: Store, now: Date | number): Pro
       { type: 'delete', key: healthKey },
     ]);
     if (done.succeeded) removed++;
+  }
+  const present = new Set(targets.kvs.map((kv) => kv.key.slice(lbKeys.targets().length)));
+  for (const h of healths.kvs) {
+    const suffix = h.key.slice(lbKeys.healths().length);
+    if (present.has(suffix)) continue;
+    await store.txn(
+      [
+        { key: lbKeys.targets() + suffix, target: 'mod', op: '=', value: 0 },
+        { key: h.key, target: 'mod', op: '=', value: h.modRevision },
+      ],
+      [{ type: 'delete', key: h.key }],
+    );
   }
   return removed;
 }
