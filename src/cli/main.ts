@@ -32,6 +32,7 @@ const withServerOptions = (cmd: Command): Command =>
     .option('--region <region>', 'AWS region in ARNs and SigV4 scopes', 'us-east-1')
     .option('--account-id <id>', 'AWS account id in ARNs', '000000000000')
     .option('--dns-port <port>', 'Cloud Map DNS server port, UDP and TCP, at the --bind address (0: any free port)', port, 8053)
+    .option('--no-lb', 'run no load balancer data plane (HAProxy); ELBv2 listeners then carry no traffic')
     .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'));
 
 interface CliServerOptions {
@@ -43,6 +44,7 @@ interface CliServerOptions {
   region: string;
   accountId: string;
   dnsPort: number;
+  lb?: boolean;
   output: 'text' | 'json';
 }
 
@@ -55,6 +57,7 @@ function serverOptions(opts: CliServerOptions): ServerOptions {
     region: opts.region,
     accountId: opts.accountId,
     dnsPort: opts.dnsPort,
+    loadBalancer: opts.lb !== false,
   };
 }
 

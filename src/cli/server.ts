@@ -12,7 +12,7 @@ import { AccessKeyCache, consoleLogger, createEdge, ensureAdminKey } from '../ed
 import { AGENT_SESSION_PATH } from '../agent/protocol.js';
 import { createAgentHub, createAttachmentController, createServiceController, type AgentHub, type AttachmentController, type ServiceController } from '../controllers/index.js';
 import { createServiceDiscoveryService, startDnsServer, type DnsServer } from '../discovery/index.js';
-import { createElbv2Service, sweepDrainedTargets } from '../lb/index.js';
+import { createElbv2Service, startLbDataPlane, sweepDrainedTargets, type LbDataPlane } from '../lb/index.js';
 import type { RequestContext } from '../protocols/index.js';
 import { createEcrService, createRegistry, enforceLifecyclePolicies, type Registry } from '../registry/index.js';
 import { SqliteStore } from '../store/index.js';
@@ -26,6 +26,8 @@ export interface ServerOptions {
   readonly accountId: string;
   /** The Cloud Map DNS server's port (UDP and TCP) at the bind address; 0 picks a free one. */
   readonly dnsPort: number;
+  /** Run the load balancer's data plane (HAProxy) for the listeners ELBv2 creates. Default true. */
+  readonly loadBalancer?: boolean;
 }
 
 export interface ServerInfo {
@@ -69,6 +71,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let services: ServiceController | undefined;
   let attachments: AttachmentController | undefined;
   let dns: DnsServer | undefined;
+  let lb: LbDataPlane | undefined;
   try {
     await ensureAdminKey(store, options.home, options.accountId);
     const configFile = join(options.home, 'config');
@@ -94,6 +97,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const { port } = server.address() as AddressInfo;
     const host = options.bind.includes(':') ? `[${options.bind}]` : options.bind === '0.0.0.0' ? '127.0.0.1' : options.bind;
     dns = await startDnsServer({ store, address: options.bind, port: options.dnsPort, logger: consoleLogger });
+    if (options.loadBalancer !== false) {
+      lb = startLbDataPlane({ store, bindAddress: options.bind, stateDir: join(options.home, 'lb'), logger: consoleLogger });
+      try {
+        await lb.ready;
+      } catch (err) {
+        throw new Error(`the load balancer's data plane (HAProxy) did not start: ${(err as Error).message}. Install haproxy (bash .ci/setup) or pass --no-lb.`, { cause: err });
+      }
+    }
     const info: ServerInfo = {
       endpoint: `http://${host}:${port}`,
       port,
@@ -169,6 +180,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const openServices = services;
     const openAttachments = attachments;
     const openDns = dns;
+    const openLb = lb;
     return {
       info: () => info,
       async close() {
@@ -179,6 +191,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await openServices.close();
         await openAttachments.close();
         await openDns.close();
+        await openLb?.close();
         // Agent sockets would keep server.close() waiting: end the sessions first.
         await openHub.close();
         await new Promise<void>((resolve) => {
@@ -195,6 +208,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await services?.close();
     await attachments?.close();
     await dns?.close();
+    await lb?.close();
     await hub?.close();
     await registry?.close();
     await keys?.close();
