@@ -4,7 +4,8 @@
  *
  * Figures, printed as one JSON line:
  * - throughput: dnsperf for 10 s (-c 4 -q 200), a query mix of A, SRV, instance A, NXDOMAIN:
- *   queries/s, lost queries, average latency;
+ *   queries/s, lost queries, average latency, and the server process's CPU time per query (so a
+ *   run on a busy machine still tells what one core does: queries_per_server_cpu_s);
  * - latency: dnsperf -v for 5 s at 80% of that throughput (-Q), p50/p99/max from its per-query lines;
  * - propagation: 200 store changes (RegisterInstance of a new instance, or UpdateInstanceCustomHealthStatus
  *   to HEALTHY of an unhealthy one), each timed from the API call's start until a UDP query loop
@@ -63,11 +64,16 @@ async function main(): Promise<void> {
     await writeFile(queryFile, `${queries.join('\n')}\n`);
 
     const load = loadavg()[0] ?? NaN;
+    // The server's own CPU per query: what the figure would be with a core to itself, whatever
+    // else this shared machine is doing.
+    const cpuBefore = process.cpuUsage();
     const throughput = await dnsperf(['-s', '127.0.0.1', '-p', String(dns.port), '-d', queryFile, '-l', String(THROUGHPUT_SECONDS), '-c', '4', '-q', '200']);
     const qps = Number(/Queries per second:\s+([\d.]+)/.exec(throughput)?.[1] ?? NaN);
     const lost = Number(/Queries lost:\s+(\d+)/.exec(throughput)?.[1] ?? NaN);
     const completed = Number(/Queries completed:\s+(\d+)/.exec(throughput)?.[1] ?? NaN);
     const avgLatency = Number(/Average Latency \(s\):\s+([\d.]+)/.exec(throughput)?.[1] ?? NaN);
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuUsPerQuery = (cpu.user + cpu.system) / completed;
 
     const rate = Math.max(1000, Math.floor(qps * 0.8));
     const verbose = await dnsperf(['-s', '127.0.0.1', '-p', String(dns.port), '-d', queryFile, '-l', String(LATENCY_SECONDS), '-c', '4', '-q', '200', '-Q', String(rate), '-v']);
@@ -82,6 +88,8 @@ async function main(): Promise<void> {
         queries_completed: completed,
         queries_lost: lost,
         avg_latency_ms: round(avgLatency * 1000, 3),
+        server_cpu_us_per_query: round(cpuUsPerQuery, 2),
+        queries_per_server_cpu_s: Math.round(1e6 / cpuUsPerQuery),
         latency_run: { rate_qps: rate, queries: latencies.length, p50_ms: round(percentile(latencies, 50), 3), p99_ms: round(percentile(latencies, 99), 3), max_ms: round(latencies.at(-1) ?? NaN, 3) },
         propagation,
         target_queries_per_s: 40000,
