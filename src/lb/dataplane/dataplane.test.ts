@@ -14,7 +14,7 @@ import type { Logger } from '../../edge/logger.js';
 import { SqliteStore } from '../../store/index.js';
 import { lbKeys, type TargetGroupRecord, type TargetHealthRecord, type TargetRecord } from '../model.js';
 import { startLbDataPlane, type LbDataPlane } from './dataplane.js';
-import { arnResourceId, backendName, serverName } from './haproxy-syntax.js';
+import { arnResourceId, backendName } from './haproxy-syntax.js';
 import { runtimeCommand } from './runtime-api.js';
 import { freePort, startBackend, type Backend } from './testing/backends.js';
 import {
@@ -117,7 +117,7 @@ describe('the LB data plane on real HAProxy', () => {
     within();
     dir = await mkdtemp(join(tmpdir(), 'berth-lb-dp-'));
     store = SqliteStore.open(join(dir, 'state.db'));
-    for (const name of ['a1', 'a2', 'b1', 'reset', 'slow', 's1', 's2', 'good', 'bad', 'hang', 'd1', 'd2', 'new', 'gate']) backends[name] = await startBackend(name);
+    for (const name of ['a1', 'a2', 'b1', 'reset', 'slow', 's1', 's2', 'good', 'bad', 'hang', 'd1', 'd2', 'new', 'gate', 'c1']) backends[name] = await startBackend(name);
     backends['reset']!.traffic = 'reset';
     backends['slow']!.traffic = 'hang';
     backends['bad']!.health = 'fail';
@@ -318,8 +318,8 @@ describe('the LB data plane on real HAProxy', () => {
     within();
     const d2 = target(tgDrain, backends['d2']!, { State: 'draining', DrainUntil: Date.now() + 600_000 });
     await writeRecords(store, d2);
-    const id = `${backendName(tgDrain.TargetGroupArn)}/${serverName('127.0.0.1', backends['d2']!.port)}`;
-    await until('d2 draining in haproxy', async () => (await runtimeCommand(lb.paths.runtimeSocket, 'show stat')).split('\n').some((l) => l.startsWith(id.replace('/', ',') + ',') && l.includes(',DRAIN,')));
+    const backend = backendName(tgDrain.TargetGroupArn);
+    await until('d2 draining in haproxy', async () => (await runtimeCommand(lb.paths.runtimeSocket, 'show stat')).split('\n').some((l) => l.startsWith(`${backend},`) && l.includes(',DRAIN,')));
     const before = backends['d2']!.requests.length;
     for (let i = 0; i < 20; i++) expect(await servedBy(port, '/drain/x')).toBe('d1');
     expect(backends['d2']!.requests.length).toBe(before);
@@ -337,6 +337,15 @@ describe('the LB data plane on real HAProxy', () => {
     await deleteRecords(store, added);
     await until('health record removed', async () => (await healthOf(store, tgB, backends['new']!)) === undefined);
     for (let i = 0; i < 6; i++) expect(await servedBy(port, '/b/z')).toBe('b1');
+    // The freed slot goes to the next target, and its old connections do not come with it.
+    const next = target(tgB, backends['c1']!);
+    await writeRecords(store, next);
+    await until('c1 takes traffic', async () => (await servedBy(port, '/b/c')) === 'c1');
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add(await servedBy(port, '/b/c'));
+    expect([...seen].sort()).toEqual(['b1', 'c1']);
+    await deleteRecords(store, next);
+    await until('c1 removed', async () => (await healthOf(store, tgB, backends['c1']!)) === undefined);
     expect(await lb.workerPid()).toBe(worker);
   });
 
@@ -366,7 +375,7 @@ describe('the LB data plane on real HAProxy', () => {
     process.kill(worker, 'SIGKILL');
     await until('a new master', () => lb.masterPid() !== undefined && lb.masterPid() !== master);
     await until('serving again', async () => ['a1', 'a2'].includes(await servedBy(port, '/again')));
-    expect(await servedBy(port, '/b/again')).toBe('b1');
+    await until('every group serving again', async () => (await servedBy(port, '/b/again')) === 'b1' && (await servedBy(port, '/drain/again')) === 'd1');
     expect(errors).toEqual(['haproxy exited; starting it again']);
   });
 });

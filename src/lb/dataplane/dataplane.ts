@@ -17,12 +17,13 @@ import { promisify } from 'node:util';
 import { consoleLogger, type Logger } from '../../edge/logger.js';
 import { StoreError, type Op, type Store, type Watch } from '../../store/store.js';
 import { lbKeys, type TargetHealthRecord } from '../model.js';
+import { backendName } from './haproxy-syntax.js';
 import { HaproxyMaster, stopLeftover, type HaproxyPaths } from './haproxy-process.js';
 import { judgeHealth, parseShowStat, sameHealth } from './health.js';
 import { readModel, type LbModel } from './model-view.js';
 import { renderConfig, type RenderedConfig, type RenderOptions } from './render.js';
 import { runtimeAction, runtimeCommand } from './runtime-api.js';
-import { desiredServers, diffServers, serverId, type ServerSpec } from './servers.js';
+import { desiredServers, planServers, serverId, slotCapacities, slotName, type AppliedServer, type ServerSpec } from './servers.js';
 
 const exec = promisify(execFile);
 
@@ -62,6 +63,11 @@ const RESTART_MAX_MS = 5_000;
 /** Unix socket paths are limited to 108 bytes on Linux. */
 const MAX_SOCKET_PATH = 100;
 
+/** Every backend's slots, all free. */
+function emptySlots(capacity: ReadonlyMap<string, number>): Map<string, (ServerSpec | undefined)[]> {
+  return new Map([...capacity].map(([backend, n]) => [backend, new Array<ServerSpec | undefined>(n).fill(undefined)]));
+}
+
 /**
  * Starts the data plane.
  *
@@ -80,14 +86,16 @@ class DataPlane {
   private readonly store: Store;
   private readonly logger: Logger;
   private readonly haproxyPath: string;
-  private readonly renderBase: Omit<RenderOptions, 'servers'>;
+  private readonly renderBase: Omit<RenderOptions, 'slots'>;
   private readonly filesDir: string;
   /** Every key under /elbv2/ and its value, as of the last watch event. */
   private readonly mirror = new Map<string, string>();
-  /** The servers the running HAProxy has, by `backend/server`. */
-  private applied = new Map<string, ServerSpec>();
-  /** Servers taken out of rotation whose `del server` has yet to succeed (it waits for their connections). */
-  private readonly zombies = new Set<string>();
+  /** The targets the running HAProxy has, by serverId, each in its slot. */
+  private applied = new Map<string, AppliedServer>();
+  /** The last failure of each server change still failing. */
+  private readonly failing = new Map<string, string>();
+  /** How many server slots each backend of the running config has. */
+  private capacity = new Map<string, number>();
   /** The config (without servers) the running HAProxy has; a different one means a reload. */
   private structure: string | undefined;
   /** A config HAProxy refused: not tried again until the model changes. */
@@ -241,7 +249,13 @@ class DataPlane {
 
   private async sync(): Promise<void> {
     const model = this.model();
-    const structural = renderConfig(model, { ...this.renderBase, servers: new Map() });
+    const desired = desiredServers(model, Date.now());
+    const capacity = slotCapacities(
+      model.targetGroups.map((tg) => backendName(tg.TargetGroupArn)),
+      desired,
+      this.capacity,
+    );
+    const structural = renderConfig(model, { ...this.renderBase, slots: emptySlots(capacity) });
     const warnings = structural.warnings.join('\n');
     if (warnings !== this.lastWarnings) {
       for (const w of structural.warnings) this.logger.warn('lb data plane: model', { warning: w });
@@ -249,45 +263,38 @@ class DataPlane {
     }
 
     if (this.haproxy === undefined) {
-      await this.startHaproxy(structural);
+      await this.startHaproxy(structural, capacity);
     } else if (structural.config !== this.structure && structural.config !== this.refused) {
-      await this.reload(model, structural);
+      await this.reload(model, structural, capacity);
     }
     if (this.haproxy === undefined) return;
 
-    for (const id of [...this.zombies]) {
-      try {
-        await runtimeAction(this.paths.runtimeSocket, `del server ${id}`);
-        this.zombies.delete(id);
-      } catch (err) {
-        this.logger.debug('lb data plane: server not deleted yet', { server: id, err });
-      }
-    }
-    for (const op of diffServers(desiredServers(model, Date.now()), this.applied)) {
+    for (const op of planServers(desired, this.applied, this.capacity)) {
       const id = serverId(op.server);
       try {
         switch (op.kind) {
           case 'add':
-            if (this.zombies.has(id)) continue; // the old one must go first
+            // Taken once its address is set: a failure after that leaves the slot to be removed, not reused blind.
             await runtimeAction(this.paths.runtimeSocket, op.lines[0]!);
-            this.applied.set(id, op.server);
+            this.applied.set(id, { spec: op.server, slot: op.slot });
             await runtimeAction(this.paths.runtimeSocket, op.lines[1]!);
             break;
           case 'remove':
             await runtimeAction(this.paths.runtimeSocket, op.lines[0]!);
             this.applied.delete(id);
-            this.zombies.add(id);
-            await runtimeAction(this.paths.runtimeSocket, op.lines[1]!);
-            this.zombies.delete(id);
             break;
           case 'drain':
           case 'undrain':
             await runtimeAction(this.paths.runtimeSocket, op.lines[0]!);
-            this.applied.set(id, op.server);
+            this.applied.set(id, { spec: op.server, slot: op.slot });
             break;
         }
+        this.failing.delete(id);
       } catch (err) {
-        this.logger.warn('lb data plane: server change not applied (tried again on the next round)', { op: op.kind, server: id, err });
+        // Tried again every round; said once per distinct failure.
+        const message = err instanceof Error ? err.message : String(err);
+        if (this.failing.get(id) !== message) this.logger.warn('lb data plane: server change not applied (tried again on the next round)', { op: op.kind, server: id, err });
+        this.failing.set(id, message);
       }
     }
   }
@@ -312,11 +319,11 @@ class DataPlane {
     renameSync(tmp, this.paths.configFile);
   }
 
-  private async startHaproxy(structural: RenderedConfig): Promise<void> {
+  private async startHaproxy(structural: RenderedConfig, capacity: Map<string, number>): Promise<void> {
     this.writeFiles(structural);
     await this.writeConfig(structural.config);
     this.applied = new Map();
-    this.zombies.clear();
+    this.capacity = capacity;
     writeFileSync(this.paths.serverStateFile, ''); // no servers yet: nothing to restore
     const master = await HaproxyMaster.start(this.haproxyPath, this.paths, this.logger);
     this.haproxy = master;
@@ -326,11 +333,14 @@ class DataPlane {
     void master.exited.then(({ code, signal }) => this.onExit(master, code, signal));
   }
 
-  private async reload(model: LbModel, structural: RenderedConfig): Promise<void> {
-    const backends = new Set([...structural.config.matchAll(/^backend (\S+)$/gm)].map((m) => m[1]!));
-    // Servers of backends that remain are written into the config; drain is set again afterwards.
-    const kept = new Map([...this.applied].filter(([, s]) => backends.has(s.backend)).map(([id, s]) => [id, { ...s, draining: false }]));
-    const full = renderConfig(model, { ...this.renderBase, servers: kept });
+  private async reload(model: LbModel, structural: RenderedConfig, capacity: Map<string, number>): Promise<void> {
+    // Targets of backends that remain stay in their slots, written into the config; drain is set again afterwards.
+    const kept = new Map(
+      [...this.applied].filter(([, a]) => a.slot < (capacity.get(a.spec.backend) ?? 0)).map(([id, a]) => [id, { spec: { ...a.spec, draining: false }, slot: a.slot }]),
+    );
+    const slots = emptySlots(capacity);
+    for (const a of kept.values()) slots.get(a.spec.backend)![a.slot] = a.spec;
+    const full = renderConfig(model, { ...this.renderBase, slots });
     try {
       this.writeFiles(full);
       await this.writeConfig(full.config);
@@ -340,7 +350,7 @@ class DataPlane {
       this.structure = structural.config;
       this.refused = undefined;
       this.applied = kept;
-      this.zombies.clear(); // the new worker never had them
+      this.capacity = capacity;
     } catch (err) {
       this.refused = structural.config;
       this.logger.error('lb data plane: reload failed; haproxy keeps the previous configuration', { err });
@@ -352,6 +362,7 @@ class DataPlane {
     this.haproxy = undefined;
     this.structure = undefined;
     this.applied = new Map();
+    this.capacity = new Map();
     // A crash loop backs off; one that ran a while starts again at once.
     if (Date.now() - this.startedAt > 10_000) this.restartDelay = RESTART_MIN_MS;
     this.logger.error('haproxy exited; starting it again', { code, signal, inMs: this.restartDelay });
@@ -373,8 +384,9 @@ class DataPlane {
       const now = Date.now();
       const ops: Op[] = [];
       const current = new Map<string, TargetHealthRecord>();
+      const bySlot = new Map([...this.applied.values()].map((a) => [`${a.spec.backend}/${slotName(a.slot)}`, a.spec]));
       for (const stat of stats) {
-        const spec = this.applied.get(`${stat.backend}/${stat.server}`);
+        const spec = bySlot.get(`${stat.backend}/${stat.server}`);
         if (spec === undefined) continue;
         const raw = this.mirror.get(spec.healthKey);
         const previous = raw === undefined ? undefined : (JSON.parse(raw) as TargetHealthRecord);
@@ -394,7 +406,7 @@ class DataPlane {
           else if (op.type === 'delete') this.mirror.delete(op.key);
         }
       }
-      if (this.zombies.size > 0 || diffServers(desiredServers(this.model(), now), this.applied).length > 0) void this.runSync();
+      if (planServers(desiredServers(this.model(), now), this.applied, this.capacity).length > 0) void this.runSync();
     } catch (err) {
       if (!this.closed && this.haproxy !== undefined) this.logger.warn('lb data plane: health poll failed', { err });
     } finally {

@@ -8,7 +8,7 @@ import type { ActionRecord, RuleConditionRecord } from '../model.js';
 import { backendName } from './haproxy-syntax.js';
 import { emptyModel, type LbModel } from './model-view.js';
 import { conditionAcls, errorPage, forwardLines, redirectLocations, renderConfig, UNAVAILABLE_BACKEND, type RenderOptions } from './render.js';
-import type { ServerSpec } from './servers.js';
+import { MIN_SLOTS, type ServerSpec } from './servers.js';
 import {
   fixedResponse,
   forward,
@@ -34,7 +34,7 @@ const options = (over: Partial<RenderOptions> = {}): RenderOptions => ({
   serverStateFile: join(dir, 'servers.state'),
   filesDir: dir,
   accessLog: true,
-  servers: new Map(),
+  slots: new Map(),
   ...over,
 });
 
@@ -59,7 +59,7 @@ const lines = (config: string, from: string) => {
 };
 
 describe('renderConfig', () => {
-  const rendered = renderConfig(model, options({ servers: new Map([['x', server(web)]]) }));
+  const rendered = renderConfig(model, options({ slots: new Map([[backendName(web.TargetGroupArn), [undefined, server(web)]]]) }));
 
   it("renders a config HAProxy accepts (haproxy -c), quoting included", async () => {
     for (const [path, content] of rendered.files) writeFileSync(path, content);
@@ -120,8 +120,15 @@ describe('renderConfig', () => {
       "  http-check send meth GET uri '/health' ver HTTP/1.1 hdr Host elb-healthchecker hdr User-Agent ELB-HealthChecker/2.0",
       '  http-check expect status 200-299',
       '  timeout check 3000ms',
-      '  server 10.0.0.9:80 10.0.0.9:80 check inter 5000ms rise 5 fall 2 weight 100',
+      '  server s1 127.0.0.1:1 check inter 10000ms rise 5 fall 2 weight 100 disabled',
+      '  server s2 10.0.0.9:80 check inter 5000ms rise 5 fall 2 weight 100  # 10.0.0.9:80',
     ]);
+  });
+
+  it('gives a backend without slots MIN_SLOTS free ones, in maintenance until a target takes one', () => {
+    const be = lines(rendered.config, `backend ${backendName(api.TargetGroupArn)}`).filter((l) => l.startsWith('  server '));
+    expect(be).toHaveLength(MIN_SLOTS);
+    expect(be[0]).toBe('  server s1 127.0.0.1:1 check inter 30000ms rise 5 fall 2 weight 100 slowstart 30000ms disabled');
   });
 
   it('balances least outstanding requests as leastconn', () => {
@@ -161,7 +168,7 @@ describe('renderConfig', () => {
   });
 
   it('renders the same model the same way (no reload without a change)', () => {
-    expect(renderConfig({ ...model, rules: [...rules].reverse(), targetGroups: [sticky, api, web] }, options({ servers: new Map([['x', server(web)]]) })).config).toBe(rendered.config);
+    expect(renderConfig({ ...model, rules: [...rules].reverse(), targetGroups: [sticky, api, web] }, options({ slots: new Map([[backendName(web.TargetGroupArn), [undefined, server(web)]]]) })).config).toBe(rendered.config);
   });
 
   it('binds one listener per port and says why it left another out', () => {

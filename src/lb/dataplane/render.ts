@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { ActionRecord, ListenerRecord, LoadBalancerRecord, RedirectConfig, RuleConditionRecord, RuleRecord, TargetGroupRecord } from '../model.js';
 import { backendName, hasWildcard, isPrintable, quoteWord, wildcardRegex } from './haproxy-syntax.js';
 import { idleTimeoutSeconds, tgAttribute, type LbModel } from './model-view.js';
-import { ms, serverId, type ServerSpec } from './servers.js';
+import { MIN_SLOTS, ms, serverOptions, slotName, type ServerSpec } from './servers.js';
 
 export interface RenderOptions {
   /** The address every listener binds (`berth up --bind`). */
@@ -27,8 +27,11 @@ export interface RenderOptions {
   readonly filesDir: string;
   /** Log each request (HAProxy's HTTP log format) to the master's stdout. */
   readonly accessLog: boolean;
-  /** Servers written into their backends, so that a reload keeps them. */
-  readonly servers: ReadonlyMap<string, ServerSpec>;
+  /**
+   * Each backend's server slots, by backend name: a target in its slot (written with its address,
+   * so that a reload keeps it) or a free slot (disabled). A backend not named gets MIN_SLOTS free.
+   */
+  readonly slots: ReadonlyMap<string, readonly (ServerSpec | undefined)[]>;
 }
 
 export interface RenderedConfig {
@@ -123,7 +126,7 @@ export function renderConfig(model: LbModel, options: RenderOptions): RenderedCo
   }
 
   for (const tg of [...model.targetGroups].sort((a, b) => a.TargetGroupArn.localeCompare(b.TargetGroupArn))) {
-    out.push(...renderBackend(tg, idleOfGroup.get(tg.TargetGroupArn) ?? 60, options.servers, warnings), '');
+    out.push(...renderBackend(tg, idleOfGroup.get(tg.TargetGroupArn) ?? 60, options.slots, warnings), '');
   }
   out.push(`backend ${UNAVAILABLE_BACKEND}`, '');
   return { config: out.join('\n'), files, warnings };
@@ -325,7 +328,7 @@ export function redirectLocations(cfg: RedirectConfig, listenerPort: number): { 
   ];
 }
 
-function renderBackend(tg: TargetGroupRecord, idle: number, servers: ReadonlyMap<string, ServerSpec>, warnings: string[]): string[] {
+function renderBackend(tg: TargetGroupRecord, idle: number, slots: RenderOptions['slots'], warnings: string[]): string[] {
   const name = backendName(tg.TargetGroupArn);
   const lines = [`backend ${name}`, `  # ${tg.TargetGroupArn}`, `  timeout server ${ms(idle)}`, `  timeout tunnel ${ms(idle)}`];
   const sticky = tgAttribute(tg, 'stickiness.enabled') === 'true' && tgAttribute(tg, 'stickiness.type') === 'lb_cookie';
@@ -357,8 +360,11 @@ function renderBackend(tg: TargetGroupRecord, idle: number, servers: ReadonlyMap
       `  timeout check ${ms(tg.HealthCheckTimeoutSeconds)}`,
     );
   }
-  for (const s of [...servers.values()].filter((s) => s.backend === name).sort((a, b) => serverId(a).localeCompare(serverId(b)))) {
-    lines.push(`  server ${s.name} ${s.address}:${s.port} ${s.options}`);
-  }
+  const options = serverOptions(tg);
+  const backendSlots = slots.get(name) ?? new Array<undefined>(MIN_SLOTS).fill(undefined);
+  backendSlots.forEach((s, i) => {
+    // A free slot points nowhere and stays in maintenance until a target takes it.
+    lines.push(s === undefined ? `  server ${slotName(i)} 127.0.0.1:1 ${options} disabled` : `  server ${slotName(i)} ${s.address}:${s.port} ${s.options}  # ${s.name}`);
+  });
   return lines;
 }

@@ -31,11 +31,11 @@ export function runtimeCommand(socketPath: string, line: string, options: { unti
 }
 
 /** Answers that mean success; any other non-blank answer line is an error message. */
-const SUCCESS = new Set(['New server registered.', 'Server deleted.']);
+const SUCCESS = [/^New server registered\.$/, /^Server deleted\.$/, /^IP changed from /, /^no need to change the addr/, /^port changed from /];
 
 /** Runs a line of commands that answer nothing (or a known success) and throws HAProxy's message otherwise. */
 export async function runtimeAction(socketPath: string, line: string): Promise<void> {
   const answer = await runtimeCommand(socketPath, line);
-  const errors = answer.split('\n').filter((l) => l.trim() !== '' && !SUCCESS.has(l.trim()));
+  const errors = answer.split('\n').filter((l) => l.trim() !== '' && !SUCCESS.some((re) => re.test(l.trim())));
   if (errors.length > 0) throw new Error(`haproxy: ${line}: ${errors.join(' ')}`);
 }

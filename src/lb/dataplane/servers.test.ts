@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { lbKeys, type TargetHealthRecord } from '../model.js';
 import { arnResourceId } from './haproxy-syntax.js';
 import { emptyModel, type LbModel } from './model-view.js';
-import { desiredServers, diffServers, serverOptions, type ServerSpec } from './servers.js';
+import { desiredServers, MIN_SLOTS, planServers, serverOptions, slotCapacities, slotName, type ServerSpec } from './servers.js';
 import { targetGroupRecord, targetRecord } from './testing/fixture.js';
 
 const tg = targetGroupRecord('web', { HealthCheckIntervalSeconds: 5, HealthyThresholdCount: 3, UnhealthyThresholdCount: 2 });
@@ -68,59 +68,88 @@ describe('desiredServers', () => {
   });
 });
 
-describe('diffServers', () => {
+const applied = (...entries: [ServerSpec, number][]) => new Map(entries.map(([spec, slot]) => [`${spec.backend}/${spec.name}`, { spec, slot }]));
+const cap = (n: number) => new Map([['tg_a', n]]);
+
+describe('planServers', () => {
   it('does nothing when HAProxy has what it should', () => {
-    expect(diffServers(byId(spec('a'), spec('b')), byId(spec('a'), spec('b')))).toEqual([]);
+    expect(planServers(byId(spec('a'), spec('b')), applied([spec('a'), 0], [spec('b'), 1]), cap(8))).toEqual([]);
   });
 
-  it('adds a new server, enables its checks and forces its health down so it must pass the healthy threshold first', () => {
-    expect(diffServers(byId(spec('a')), new Map())).toEqual([
+  it('puts a new target in the lowest free slot, enables its checks and forces its health down so it must pass the healthy threshold first', () => {
+    expect(planServers(byId(spec('a'), spec('b')), applied([spec('b'), 0]), cap(8))).toEqual([
       {
         kind: 'add',
         server: spec('a'),
-        lines: ['add server tg_a/a 10.0.0.1:80 check inter 5000ms rise 3 fall 2 weight 100', 'enable health tg_a/a; enable server tg_a/a; set server tg_a/a health down'],
+        slot: 1,
+        lines: ['set server tg_a/s2 addr 10.0.0.1 port 80', 'enable health tg_a/s2; enable server tg_a/s2; set server tg_a/s2 health down'],
       },
     ]);
   });
 
-  it('lets a server the store knew healthy take traffic at once', () => {
-    expect(diffServers(byId(spec('a', { knownHealthy: true })), new Map())[0]?.lines[1]).toBe('enable health tg_a/a; enable server tg_a/a');
+  it('lets a target the store knew healthy take traffic at once', () => {
+    expect(planServers(byId(spec('a', { knownHealthy: true })), new Map(), cap(8))[0]?.lines[1]).toBe('enable health tg_a/s1; enable server tg_a/s1');
   });
 
-  it('adds a server without checks without touching health', () => {
-    expect(diffServers(byId(spec('a', { options: 'weight 100' })), new Map())[0]?.lines).toEqual(['add server tg_a/a 10.0.0.1:80 weight 100', 'enable server tg_a/a']);
+  it('enables a target without checks without touching health', () => {
+    expect(planServers(byId(spec('a', { options: 'weight 100' })), new Map(), cap(8))[0]?.lines).toEqual(['set server tg_a/s1 addr 10.0.0.1 port 80', 'enable server tg_a/s1']);
   });
 
-  it('adds a draining server already draining', () => {
-    expect(diffServers(byId(spec('a', { draining: true })), new Map())[0]?.lines[1]).toBe('enable health tg_a/a; enable server tg_a/a; set server tg_a/a health down; set server tg_a/a state drain');
+  it('adds a draining target already draining', () => {
+    expect(planServers(byId(spec('a', { draining: true })), new Map(), cap(8))[0]?.lines[1]).toBe('enable health tg_a/s1; enable server tg_a/s1; set server tg_a/s1 health down; set server tg_a/s1 state drain');
   });
 
-  it('removes a gone server: out of rotation, sessions shut, then deleted', () => {
-    expect(diffServers(new Map(), byId(spec('a')))).toEqual([
-      { kind: 'remove', server: spec('a'), lines: ['disable server tg_a/a; shutdown sessions server tg_a/a', 'del server tg_a/a'] },
+  it('takes a gone target out of rotation and shuts its sessions; its slot is free for the next', () => {
+    expect(planServers(byId(spec('b')), applied([spec('a'), 0]), cap(8))).toEqual([
+      { kind: 'remove', server: spec('a'), slot: 0, lines: ['disable server tg_a/s1; shutdown sessions server tg_a/s1'] },
+      { kind: 'add', server: spec('b'), slot: 0, lines: ['set server tg_a/s1 addr 10.0.0.1 port 80', 'enable health tg_a/s1; enable server tg_a/s1; set server tg_a/s1 health down'] },
     ]);
   });
 
   it('drains and undrains in place', () => {
-    expect(diffServers(byId(spec('a', { draining: true })), byId(spec('a')))).toEqual([{ kind: 'drain', server: spec('a', { draining: true }), lines: ['set server tg_a/a state drain'] }]);
-    expect(diffServers(byId(spec('a')), byId(spec('a', { draining: true })))).toEqual([{ kind: 'undrain', server: spec('a'), lines: ['set server tg_a/a state ready'] }]);
+    expect(planServers(byId(spec('a', { draining: true })), applied([spec('a'), 3]), cap(8))).toEqual([
+      { kind: 'drain', server: spec('a', { draining: true }), slot: 3, lines: ['set server tg_a/s4 state drain'] },
+    ]);
+    expect(planServers(byId(spec('a')), applied([spec('a', { draining: true }), 3]), cap(8))).toEqual([{ kind: 'undrain', server: spec('a'), slot: 3, lines: ['set server tg_a/s4 state ready'] }]);
   });
 
   it.each([
     ['address', { address: '10.0.0.2' }],
     ['port', { port: 81 }],
     ['options', { options: 'weight 100' }],
-  ])('replaces a server whose %s changed (remove first, then add)', (_what, change) => {
-    const ops = diffServers(byId(spec('a', change)), byId(spec('a')));
-    expect(ops.map((o) => o.kind)).toEqual(['remove', 'add']);
+  ])('replaces a target whose %s changed (remove first, then add)', (_what, change) => {
+    const ops = planServers(byId(spec('a', change)), applied([spec('a'), 2]), cap(8));
+    expect(ops.map((o) => `${o.kind} ${o.slot}`)).toEqual(['remove 2', 'add 0']);
   });
 
-  it('does not replace a server only because the store now knows it healthy', () => {
-    expect(diffServers(byId(spec('a', { knownHealthy: true })), byId(spec('a')))).toEqual([]);
+  it('does not replace a target only because the store now knows it healthy', () => {
+    expect(planServers(byId(spec('a', { knownHealthy: true })), applied([spec('a'), 0]), cap(8))).toEqual([]);
   });
 
-  it('orders removals, then additions, then drains, each by server id', () => {
-    const ops = diffServers(byId(spec('c'), spec('a'), spec('d', { draining: true })), byId(spec('x'), spec('b'), spec('d')));
-    expect(ops.map((o) => `${o.kind} ${o.server.name}`)).toEqual(['remove b', 'remove x', 'add a', 'add c', 'drain d']);
+  it('leaves targets waiting when their backend has no free slot (the caller grows it)', () => {
+    expect(planServers(byId(spec('a'), spec('b'), spec('c')), new Map(), cap(2)).map((o) => o.server.name)).toEqual(['a', 'b']);
+    expect(planServers(byId(spec('a')), new Map(), new Map())).toEqual([]);
+  });
+
+  it('orders removals, then additions, then drains, each by target', () => {
+    const ops = planServers(byId(spec('c'), spec('a'), spec('d', { draining: true })), applied([spec('x'), 0], [spec('b'), 1], [spec('d'), 2]), cap(8));
+    expect(ops.map((o) => `${o.kind} ${o.server.name} ${o.slot}`)).toEqual(['remove b 1', 'remove x 0', 'add a 0', 'add c 1', 'drain d 2']);
+  });
+});
+
+describe('slotCapacities', () => {
+  const many = (n: number) => byId(...Array.from({ length: n }, (_, i) => spec(`t${i}`)));
+  it('gives every backend at least MIN_SLOTS', () => {
+    expect(slotCapacities(['tg_a', 'tg_b'], new Map(), new Map())).toEqual(new Map([['tg_a', MIN_SLOTS], ['tg_b', MIN_SLOTS]]));
+  });
+  it('doubles until the targets fit', () => {
+    expect(slotCapacities(['tg_a'], many(9), new Map()).get('tg_a')).toBe(16);
+    expect(slotCapacities(['tg_a'], many(33), new Map()).get('tg_a')).toBe(64);
+  });
+  it('never shrinks (that would reload for nothing), and forgets backends that are gone', () => {
+    expect(slotCapacities(['tg_a'], many(1), new Map([['tg_a', 32], ['tg_gone', 8]]))).toEqual(new Map([['tg_a', 32]]));
+  });
+  it('names slots from s1', () => {
+    expect([0, 1, 9].map(slotName)).toEqual(['s1', 's2', 's10']);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Targets as HAProxy servers: what each registered target should be (desiredServers), and the
  * Runtime API commands that take HAProxy from the servers it has to the servers it should have
- * (diffServers). Both are pure; the data plane runs the commands and records what took effect.
+ * (planServers). Both are pure; the data plane runs the commands and records what took effect.
  * Targets come and go with every task start and stop, so they change without a reload.
  */
 import { lbKeys, type TargetGroupRecord } from '../model.js';
@@ -28,7 +28,7 @@ export interface ServerSpec {
   readonly knownHealthy: boolean;
 }
 
-/** `${backend}/${name}`: how the Runtime API names a server. */
+/** `${backend}/${name}`: a target's identity among servers (its slot may change). */
 export const serverId = (s: { readonly backend: string; readonly name: string }) => `${s.backend}/${s.name}`;
 
 /** The server keywords that follow from a target group's health check and attributes. */
@@ -74,54 +74,110 @@ export function desiredServers(model: LbModel, now: number): Map<string, ServerS
   return out;
 }
 
-/** A change to one server: Runtime API command lines (each line may hold several commands, ';'-joined). */
-export type ServerOp =
-  | { readonly kind: 'add'; readonly server: ServerSpec; readonly lines: readonly string[] }
-  | { readonly kind: 'remove'; readonly server: ServerSpec; readonly lines: readonly string[] }
-  | { readonly kind: 'drain' | 'undrain'; readonly server: ServerSpec; readonly lines: readonly string[] };
+/**
+ * Slots: each backend is rendered with a number of server slots, and a target takes a free one at
+ * runtime (`set server addr`, `enable server`). HAProxy 2.6 keeps no idle connections for servers
+ * added with `add server`, so every request through one would open a new connection to its target
+ * (measured: a third of the throughput); slots written in the config keep their connections.
+ * A backend grows (a reload) only when its targets outnumber its slots.
+ */
+export const MIN_SLOTS = 8;
 
-/** True when a server must be replaced rather than adjusted (HAProxy cannot change these in place). */
+/** `s1`, `s2`, ...: the name of slot i (0-based) in every backend. */
+export const slotName = (index: number) => `s${index + 1}`;
+
+/** A target in its slot, as HAProxy has it. */
+export interface AppliedServer {
+  readonly spec: ServerSpec;
+  readonly slot: number;
+}
+
+/**
+ * Slots per backend: what each had (never fewer: shrinking would mean a reload for nothing), at
+ * least MIN_SLOTS, doubled until the backend's targets fit.
+ */
+export function slotCapacities(backends: Iterable<string>, desired: ReadonlyMap<string, ServerSpec>, current: ReadonlyMap<string, number>): Map<string, number> {
+  const need = new Map<string, number>();
+  for (const s of desired.values()) need.set(s.backend, (need.get(s.backend) ?? 0) + 1);
+  const out = new Map<string, number>();
+  for (const backend of backends) {
+    let cap = Math.max(MIN_SLOTS, current.get(backend) ?? 0);
+    while (cap < (need.get(backend) ?? 0)) cap *= 2;
+    out.set(backend, cap);
+  }
+  return out;
+}
+
+/** A change to one target's server: Runtime API command lines (each may hold several commands, ';'-joined). */
+export interface ServerOp {
+  readonly kind: 'add' | 'remove' | 'drain' | 'undrain';
+  readonly server: ServerSpec;
+  /** The slot it takes (add) or holds. */
+  readonly slot: number;
+  readonly lines: readonly string[];
+}
+
+/** True when a server must be replaced rather than adjusted. */
 const replaced = (a: ServerSpec, b: ServerSpec) => a.address !== b.address || a.port !== b.port || a.options !== b.options;
 
 /**
- * The operations that turn `applied` into `desired`: removals first (a replaced server is removed,
- * then added), then additions, then drain changes; each group in server-id order.
+ * The operations that turn `applied` into `desired`: removals first (freeing slots; a replaced
+ * server is removed, then added), then additions into the lowest free slots of their backends,
+ * then drain changes; each group in target order. A target whose backend has no free slot (or no
+ * slots: its target group is not rendered yet) waits: the caller grows the backend and reloads.
  *
  * An added server is enabled with its health forced down, so it takes no traffic before passing
  * its healthy threshold (ELBv2's `initial`), unless the store already knew it healthy. Health-down
  * must follow `enable server` (in maintenance it does not stick) and shares its line, so no check
  * or request falls between them.
  */
-export function diffServers(desired: ReadonlyMap<string, ServerSpec>, applied: ReadonlyMap<string, ServerSpec>): ServerOp[] {
+export function planServers(desired: ReadonlyMap<string, ServerSpec>, applied: ReadonlyMap<string, AppliedServer>, capacity: ReadonlyMap<string, number>): ServerOp[] {
+  const used = new Map<string, Set<number>>();
+  for (const a of applied.values()) {
+    if (!used.has(a.spec.backend)) used.set(a.spec.backend, new Set());
+    used.get(a.spec.backend)!.add(a.slot);
+  }
   const removes: ServerOp[] = [];
   const adds: ServerOp[] = [];
   const drains: ServerOp[] = [];
   for (const id of [...applied.keys()].sort()) {
     const have = applied.get(id)!;
     const want = desired.get(id);
-    if (want === undefined || replaced(want, have)) removes.push(removeOp(have));
+    if (want === undefined || replaced(want, have.spec)) {
+      removes.push(removeOp(have));
+      used.get(have.spec.backend)!.delete(have.slot);
+    }
   }
   for (const id of [...desired.keys()].sort()) {
     const want = desired.get(id)!;
     const have = applied.get(id);
-    if (have === undefined || replaced(want, have)) adds.push(addOp(want));
-    else if (want.draining !== have.draining) {
-      drains.push({ kind: want.draining ? 'drain' : 'undrain', server: want, lines: [`set server ${id} state ${want.draining ? 'drain' : 'ready'}`] });
+    if (have === undefined || replaced(want, have.spec)) {
+      const taken = used.get(want.backend) ?? new Set<number>();
+      used.set(want.backend, taken);
+      let slot = 0;
+      while (taken.has(slot)) slot++;
+      if (slot >= (capacity.get(want.backend) ?? 0)) continue;
+      taken.add(slot);
+      adds.push(addOp(want, slot));
+    } else if (want.draining !== have.spec.draining) {
+      const server = `${want.backend}/${slotName(have.slot)}`;
+      drains.push({ kind: want.draining ? 'drain' : 'undrain', server: want, slot: have.slot, lines: [`set server ${server} state ${want.draining ? 'drain' : 'ready'}`] });
     }
   }
   return [...removes, ...adds, ...drains];
 }
 
-function addOp(s: ServerSpec): ServerOp {
-  const id = serverId(s);
-  const enable = [...(s.options.startsWith('check') ? [`enable health ${id}`] : []), `enable server ${id}`];
-  if (s.options.startsWith('check') && !s.knownHealthy) enable.push(`set server ${id} health down`);
+function addOp(s: ServerSpec, slot: number): ServerOp {
+  const id = `${s.backend}/${slotName(slot)}`;
+  const checked = s.options.startsWith('check');
+  const enable = [...(checked ? [`enable health ${id}`] : []), `enable server ${id}`];
+  if (checked && !s.knownHealthy) enable.push(`set server ${id} health down`);
   if (s.draining) enable.push(`set server ${id} state drain`);
-  return { kind: 'add', server: s, lines: [`add server ${id} ${s.address}:${s.port} ${s.options}`, enable.join('; ')] };
+  return { kind: 'add', server: s, slot, lines: [`set server ${id} addr ${s.address} port ${s.port}`, enable.join('; ')] };
 }
 
-/** Out of rotation first, its connections closed (ELBv2 closes them when the delay ends), then deleted. */
-function removeOp(s: ServerSpec): ServerOp {
-  const id = serverId(s);
-  return { kind: 'remove', server: s, lines: [`disable server ${id}; shutdown sessions server ${id}`, `del server ${id}`] };
+/** Out of rotation and its connections closed (ELBv2 closes them when the delay ends); the slot is free again. */
+function removeOp(a: AppliedServer): ServerOp {
+  const id = `${a.spec.backend}/${slotName(a.slot)}`;
+  return { kind: 'remove', server: a.spec, slot: a.slot, lines: [`disable server ${id}; shutdown sessions server ${id}`] };
 }
