@@ -374,6 +374,24 @@ describe('tasks: from the API to the agent and back', () => {
     expect(other.received.some((m) => m.type === 'runTask' && m.task.taskArn === onB)).toBe(false);
   });
 
+  it('tasks written in one transaction all reach their agent, and agents joining later get only theirs', async () => {
+    const p = await platform();
+    await registerWeb(p, { portMappings: [{ containerPort: 80, hostPort: 0 }] });
+    const a = agent(p.endpoint, { hostname: 'a' });
+    const arnA = await connected(a);
+    // StartTask writes both tasks at one store revision.
+    const both = (await p.ecs('StartTask', { taskDefinition: 'web', containerInstances: [arnA, arnA] })) as Json;
+    const arns = both.tasks.map((t: Json) => t.taskArn as string);
+    expect(arns).toHaveLength(2);
+    for (const arn of arns) await message(a, 'runTask', (m) => m.task.taskArn === arn);
+    const b = agent(p.endpoint, { hostname: 'b' });
+    const arnB = await connected(b);
+    const onB = (await p.ecs('StartTask', { taskDefinition: 'web', containerInstances: [arnB] })) as Json;
+    await message(b, 'runTask', (m) => m.task.taskArn === onB.tasks[0].taskArn);
+    expect(b.received.filter((m) => m.type === 'runTask')).toHaveLength(1);
+    expect(a.received.filter((m) => m.type === 'runTask')).toHaveLength(2);
+  });
+
   it('a report about another instance’s task is refused (and acked), changing nothing', async () => {
     const p = await platform();
     await registerWeb(p);
