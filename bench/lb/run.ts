@@ -7,7 +7,8 @@
  * interleaved over rounds (each round led by another) so drift on the machine falls on all alike.
  * Prints one JSON line: requests/s and p99 (best round, and every round) and berth/haproxy.
  *
- * BENCH_LB_ROUNDS (default 2), BENCH_LB_SECONDS (default 10), BENCH_LB_BACKENDS (default 4).
+ * BENCH_LB_ROUNDS (default 2), BENCH_LB_SECONDS (default 10), BENCH_LB_BACKENDS (default 4),
+ * BENCH_LB_ACCESS_LOG=1 (Berth logs every request; off by default, as ELBv2's access logs are).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -146,7 +147,8 @@ ${backendPorts.map((p) => `    listen 127.0.0.1:${p} reuseport;`).join('\n')}
     ...backendPorts.map((p) => targetRecord(other, '127.0.0.1', p)),
   );
   const quiet = { error: (m: string, f?: Record<string, unknown>) => console.error(m, f), warn: () => {}, debug: () => {} };
-  berth = startLbDataPlane({ store, bindAddress: '127.0.0.1', stateDir: join(dir, 'berth-lb'), logger: quiet, accessLog: process.env['BENCH_LB_ACCESS_LOG'] !== '0' });
+  // No access log, as ELBv2's default (and as plain haproxy here); BENCH_LB_ACCESS_LOG=1 turns it on.
+  berth = startLbDataPlane({ store, bindAddress: '127.0.0.1', stateDir: join(dir, 'berth-lb'), logger: quiet, accessLog: process.env['BENCH_LB_ACCESS_LOG'] === '1' });
   await berth.ready;
   await answers(berthPort);
 
@@ -223,7 +225,7 @@ ${backendPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
       bench: 'lb',
       wrk: `-t2 -c64 -d${SECONDS}s --latency, ${ROUNDS} rounds interleaved; best round`,
       backends: `${BACKENDS} ports of one nginx (worker per core) answering a static 200, keep-alive`,
-      berth_listener: '4 rules (path, path with wildcards, host, fixed response) before the default forward; health checks every 5 s; access log ' + (process.env['BENCH_LB_ACCESS_LOG'] === '0' ? 'off' : 'on'),
+      berth_listener: '4 rules (path, path with wildcards, host, fixed response) before the default forward; health checks every 5 s; access log ' + (process.env['BENCH_LB_ACCESS_LOG'] === '1' ? 'on' : 'off (ELBv2 default)'),
       berth: b,
       haproxy: h,
       nginx: n,

@@ -100,7 +100,7 @@ describe('the LB data plane on real HAProxy', () => {
   let port: number;
   let slowPort: number;
   const backends: Record<string, Backend> = {};
-  const lbA = loadBalancerRecord('front');
+  const lbA = loadBalancerRecord('front', { 'access_logs.s3.enabled': 'true' });
   const lbSlow = loadBalancerRecord('slow', { 'idle_timeout.timeout_seconds': '1' });
   const tgA = targetGroupRecord('a', fastChecks);
   const tgB = targetGroupRecord('b', fastChecks);
@@ -363,9 +363,10 @@ describe('the LB data plane on real HAProxy', () => {
     expect(errors).toEqual([]);
   });
 
-  it('writes an access log', async () => {
+  it('writes an access log for the load balancer with access_logs.s3.enabled, and only for it', async () => {
     within();
     await until('log lines', () => readFileSync(lb.paths.accessLogFile, 'utf8').includes('GET /fixed HTTP/1.1'));
+    expect(readFileSync(lb.paths.accessLogFile, 'utf8')).not.toContain('GET /slow');
   });
 
   it('starts HAProxy again when it dies', async () => {

@@ -36,7 +36,11 @@ export interface LbDataPlaneOptions {
   readonly logger?: Logger;
   /** Default /usr/sbin/haproxy (Debian's haproxy 2.6). */
   readonly haproxyPath?: string;
-  /** HTTP access log (HAProxy's httplog format) at `<stateDir>/access.log`. Default on. */
+  /**
+   * The HTTP access log (HAProxy's httplog format) goes to `<stateDir>/access.log` for the load
+   * balancers whose attribute access_logs.s3.enabled is 'true' (ELBv2's switch, off by default),
+   * or for all of them with this set. A log line per request costs throughput.
+   */
   readonly accessLog?: boolean;
   /** How often health is read from HAProxy (default 250 ms). */
   readonly healthPollMs?: number;
@@ -136,7 +140,7 @@ class DataPlane {
       runtimeSocket: this.paths.runtimeSocket,
       serverStateFile: this.paths.serverStateFile,
       filesDir: this.filesDir,
-      accessLog: options.accessLog ?? true,
+      accessLog: options.accessLog ?? false,
     };
     this.ready = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err === undefined ? resolve() : reject(err));
@@ -162,10 +166,11 @@ class DataPlane {
       await stopLeftover(this.paths.pidFile, this.paths.configFile, this.logger);
       const from = await this.relist();
       void this.watchLoop(from);
+      // Polling runs from here on: even if HAProxy cannot start now, a later model change may let it.
+      this.pollTimer = setInterval(() => void this.poll(), this.options.healthPollMs ?? 250);
       await this.runSync();
       if (this.haproxy === undefined) throw new Error('haproxy did not start (see the errors above)');
       this.settleReady();
-      this.pollTimer = setInterval(() => void this.poll(), this.options.healthPollMs ?? 250);
     } catch (err) {
       this.logger.error('lb data plane: start failed', { err });
       this.settleReady(err instanceof Error ? err : new Error("lb data plane: start failed", { cause: err }));

@@ -159,12 +159,13 @@ describe('renderConfig', () => {
     expect(errorPage(504)).toContain(`Content-Length: ${Buffer.byteLength(body)}\r\n`);
   });
 
-  it('logs requests only when asked', () => {
+  it('logs every listener when asked, else those of load balancers with access_logs.s3.enabled', () => {
     expect(rendered.config).toContain('  log stdout format raw local0');
-    expect(rendered.config).toContain('  option httplog');
+    expect(lines(rendered.config, 'frontend listener_8080')).toEqual(expect.arrayContaining(['  log global', '  option httplog']));
     const quiet = renderConfig(model, options({ accessLog: false })).config;
-    expect(quiet).not.toContain('log stdout');
     expect(quiet).not.toContain('httplog');
+    const logging = { ...lb, Attributes: { ...lb.Attributes, 'access_logs.s3.enabled': 'true' } };
+    expect(renderConfig({ ...model, loadBalancers: [logging] }, options({ accessLog: false })).config).toContain('  option httplog');
   });
 
   it('renders the same model the same way (no reload without a change)', () => {

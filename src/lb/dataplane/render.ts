@@ -25,7 +25,11 @@ export interface RenderOptions {
   readonly serverStateFile: string;
   /** Where the error pages and fixed-response bodies are written. */
   readonly filesDir: string;
-  /** Log each request (HAProxy's HTTP log format) to the master's stdout. */
+  /**
+   * Log every listener's requests (HAProxy's HTTP log format) to the master's stdout. Otherwise a
+   * load balancer's listeners log when its attribute access_logs.s3.enabled is 'true' (ELBv2's
+   * switch, off by default; Berth writes the log to a file instead of S3).
+   */
   readonly accessLog: boolean;
   /**
    * Each backend's server slots, by backend name: a target in its slot (written with its address,
@@ -81,11 +85,10 @@ export function renderConfig(model: LbModel, options: RenderOptions): RenderedCo
     `  server-state-file ${quoteWord(options.serverStateFile)}`,
     // Old workers finish their requests after a reload, but an idle WebSocket must not keep one forever.
     '  hard-stop-after 10m',
-    ...(options.accessLog ? ['  log stdout format raw local0'] : []),
+    '  log stdout format raw local0',
     '',
     'defaults',
     '  mode http',
-    ...(options.accessLog ? ['  log global', '  option httplog'] : []),
     '  option forwardfor',
     '  http-reuse safe',
     '  load-server-state-from-file global',
@@ -148,6 +151,7 @@ function renderFrontend(
     `  bind ${options.bindAddress}:${listener.Port}`,
     `  timeout client ${ms(idle)}`,
     `  timeout http-keep-alive ${ms(idle)}`,
+    ...(options.accessLog || lb?.Attributes['access_logs.s3.enabled'] === 'true' ? ['  log global', '  option httplog'] : []),
     '  http-request set-header X-Forwarded-Proto http',
     `  http-request set-header X-Forwarded-Port ${listener.Port}`,
   ];
