@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fstatSync, fsync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -139,6 +139,142 @@ describe('SqliteStore on a file', () => {
     expect(acked.size).toBeGreaterThanOrEqual(200);
     for (const [i, revision] of acked) expect(await store.get(`/acked/${i}`)).toMatchObject({ value: String(i), modRevision: revision });
     expect(await store.revision()).toBeGreaterThanOrEqual(Math.max(...acked.values()));
+    await store.close();
+  });
+});
+
+/**
+ * A store whose WAL fsyncs wait until the test lets them run (or fail), to see what may be
+ * observed while a commit is written but not yet durable.
+ */
+function heldSyncs(path: string) {
+  const held: Array<{ fd: number; done: (err: Error | null) => void }> = [];
+  const store = SqliteStore.open(path, { syncWal: (fd, done) => void held.push({ fd, done }) });
+  return {
+    store,
+    held,
+    /** Runs the fsync that is waiting (there is one at a time), for real. */
+    release: (): void => {
+      const next = held.shift();
+      if (next === undefined) throw new Error('no fsync is waiting');
+      fsync(next.fd, next.done);
+    },
+    fail: (): void => {
+      held.shift()!.done(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    },
+  };
+}
+
+/** Whether a promise has settled, after letting pending callbacks run. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+describe('SqliteStore durability', () => {
+  it('acknowledges a commit, and lets it be read or watched, only once the WAL is fsynced', async () => {
+    const { store, held, release } = heldSyncs(freshFile());
+    const r0 = await store.revision();
+    const watch = store.watch('/k/');
+    const next = watch[Symbol.asyncIterator]().next();
+    const write = put(store, '/k/a', '1');
+    expect(held).toHaveLength(1);
+    // Written to the WAL but not durable: nobody hears of it yet.
+    const read = store.get('/k/a');
+    const revision = store.revision();
+    expect(await settled(write)).toBe(false);
+    expect(await settled(read)).toBe(false);
+    expect(await settled(revision)).toBe(false);
+    expect(await settled(next)).toBe(false);
+    release();
+    expect(await write).toBe(r0 + 1);
+    expect(await read).toMatchObject({ value: '1', modRevision: r0 + 1 });
+    expect(await revision).toBe(r0 + 1);
+    const r = await next;
+    expect(r.done ? [] : r.value.map((e) => e.kv.value)).toEqual(['1']);
+    watch.close();
+    // With nothing left to sync, a read answers at once.
+    expect(await settled(store.get('/k/a'))).toBe(true);
+    await store.close();
+  });
+
+  it('shares one fsync among the commits made while the one before ran, in order', async () => {
+    const { store, held, release } = heldSyncs(freshFile());
+    const r0 = await store.revision();
+    const first = put(store, '/k/1', 'a');
+    const later = [put(store, '/k/2', 'b'), put(store, '/k/3', 'c'), put(store, '/k/4', 'd')];
+    expect(held).toHaveLength(1);
+    release();
+    expect(await first).toBe(r0 + 1);
+    // One fsync (started after the first ended) covers the three commits made meanwhile.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(held).toHaveLength(1);
+    expect(await settled(Promise.all(later))).toBe(false);
+    release();
+    expect(await Promise.all(later)).toEqual([r0 + 2, r0 + 3, r0 + 4]);
+    expect(held).toHaveLength(0);
+    expect(await takeAll(store, '/k/', r0 + 1, 4)).toEqual([`${r0 + 1} /k/1=a`, `${r0 + 2} /k/2=b`, `${r0 + 3} /k/3=c`, `${r0 + 4} /k/4=d`]);
+    await store.close();
+  });
+
+  it('stops the store when an fsync fails: waiting callers and later calls get closed, watches end', async () => {
+    const path = freshFile();
+    const { store, fail } = heldSyncs(path);
+    const watch = store.watch('/k/');
+    const next = watch[Symbol.asyncIterator]().next();
+    const write = put(store, '/k/a', '1');
+    fail();
+    const err = await storeError(write);
+    expect(err.kind).toBe('closed');
+    expect(err.message).toMatch(/writing its log to disk failed \(EIO/);
+    expect((await storeError(store.get('/k/a'))).kind).toBe('closed');
+    expect((await storeError(put(store, '/k/b', '2'))).kind).toBe('closed');
+    expect(await next).toEqual({ value: undefined, done: true });
+    await store.close();
+    // What is on disk is whatever the WAL holds: a reopen reads it back and goes on.
+    const again = SqliteStore.open(path);
+    expect(await put(again, '/k/c', '3')).toBeGreaterThan(0);
+    await again.close();
+  });
+
+  it('on close, waits for the fsync in flight and makes the commits after it durable, then answers them', async () => {
+    const path = freshFile();
+    const { store, held, release } = heldSyncs(path);
+    const r0 = await store.revision();
+    const first = put(store, '/k/1', 'a');
+    const second = put(store, '/k/2', 'b');
+    const closing = store.close();
+    expect(await settled(closing)).toBe(false);
+    expect((await storeError(store.get('/k/1'))).kind).toBe('closed');
+    release();
+    await closing;
+    expect(held).toHaveLength(0);
+    expect(await Promise.all([first, second])).toEqual([r0 + 1, r0 + 2]);
+    const again = SqliteStore.open(path);
+    expect((await again.range('/k/')).kvs.map((kv) => kv.value)).toEqual(['a', 'b']);
+    await again.close();
+  });
+
+  it('syncs the WAL file SQLite writes, across checkpoints that rewind it', async () => {
+    const path = freshFile();
+    const fds = new Set<number>();
+    const store = SqliteStore.open(path, {
+      syncWal: (fd, done) => {
+        fds.add(fd);
+        fsync(fd, done);
+      },
+    });
+    // Enough to pass SQLite's automatic checkpoint (1,000 pages) a few times over.
+    const big = 'x'.repeat(8000);
+    for (let i = 0; i < 600; i++) await put(store, `/big/${i % 50}`, big + String(i));
+    expect(fds.size).toBe(1);
+    const [fd] = [...fds];
+    expect(fstatSync(fd!).ino).toBe(statSync(`${path}-wal`).ino);
     await store.close();
   });
 });

@@ -3,6 +3,7 @@
  * Each transaction is one SQLite transaction and one revision; watches are served in-process.
  */
 import Database from 'better-sqlite3';
+import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import {
   checkCompactRevision,
   checkFromRevision,
@@ -39,6 +40,18 @@ export interface SqliteStoreOptions {
    * that it reads from the event log instead when the consumer comes back.
    */
   readonly watchBufferLimit?: number;
+  /**
+   * How the WAL file is fsynced (default: fs.fsync, in the libuv thread pool). Tests pass a slow
+   * or failing one to see that nothing is acknowledged or observed before it is durable.
+   */
+  readonly syncWal?: (fd: number, done: (err: Error | null) => void) => void;
+}
+
+interface DurableWaiter {
+  /** Resolves once every commit up to `seq` is on disk. */
+  readonly seq: number;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
 }
 
 interface Applied {
@@ -96,8 +109,16 @@ export class SqliteStore implements Store {
   /**
    * Opens (creating if needed) the database at `path`, or a private in-memory one for ':memory:'.
    *
-   * A file is opened in WAL mode with synchronous=FULL, so a transaction is on disk once txn()
-   * resolves, and with `locking_mode=EXCLUSIVE`: the connection takes the file lock on first
+   * A file is opened in WAL mode, and a transaction is on disk once txn() resolves: SQLite writes
+   * the commit to the WAL (synchronous=NORMAL: no fsync inside the commit, which would stop the
+   * event loop for as long as the disk takes), then the WAL file is fsynced in the thread pool,
+   * one fsync for every commit made while the one before ran (group commit). Until that fsync
+   * ends, nothing can observe the commit: txn() has not resolved, watches have not heard of it,
+   * and a read that could reflect it waits for it too. An fsync that fails stops the store (the
+   * kernel may have dropped the pages it could not write; only a reopen, which reads the WAL
+   * back, knows what is on disk). Checkpoints, which SQLite runs inside a commit now and then,
+   * still fsync the WAL and the database file themselves. The file is opened with
+   * `locking_mode=EXCLUSIVE`: the connection takes the file lock on first
    * access and holds it until close, so a second process (or a second open in this one) fails
    * here with StoreError('conflict') instead of forking the revision counter. The OS drops the
    * lock when a process dies, even by kill -9, so no stale lock file is ever left to clean up.
@@ -117,11 +138,19 @@ export class SqliteStore implements Store {
         const mode: unknown = db.pragma('journal_mode = WAL', { simple: true });
         if (mode !== 'wal') throw new Error(`${path}: SQLite refused WAL mode (journal_mode is ${String(mode)})`);
       }
-      db.pragma('synchronous = FULL');
+      // A file's durability is the WAL fsync below, outside the commit; NORMAL still fsyncs around checkpoints.
+      db.pragma(path === ':memory:' ? 'synchronous = FULL' : 'synchronous = NORMAL');
       db.transaction(() => db.exec(SCHEMA))();
       const schema = db.prepare(SQL.getMeta).pluck().get('schema');
       if (schema !== SCHEMA_VERSION) throw new StoreError('invalid', `${path} has store schema ${String(schema)}; this Berth reads schema ${SCHEMA_VERSION}`);
-      return new SqliteStore(db, historyLimit, watchBufferLimit);
+      let wal: number | undefined;
+      if (path !== ':memory:') {
+        // In exclusive WAL mode SQLite keeps this file (rewinding it after checkpoints) until close.
+        wal = openSync(`${path}-wal`, 'r');
+        // The schema transaction above may have written: make it durable before anything is served.
+        fsyncSync(wal);
+      }
+      return new SqliteStore(db, historyLimit, watchBufferLimit, wal, options.syncWal ?? fsync);
     } catch (err) {
       db.close();
       if (isBusy(err)) throw new StoreError('conflict', `${path} is in use by another store (SQLite: ${(err as Error).message})`);
@@ -137,13 +166,27 @@ export class SqliteStore implements Store {
   private rev: number;
   private compacted: number;
   private closed = false;
+  /** Why the store stopped, when an fsync failed: every later call fails with it. */
+  private broken: StoreError | undefined;
+  /**
+   * Commits made (`committed`) and known on disk (`durable`), counted apart from revisions since
+   * compact() writes too. Everything observable waits until `durable` covers what it reflects.
+   */
+  private committed = 0;
+  private durable = 0;
+  private syncing: Promise<void> | undefined;
+  private readonly durableWaiters: DurableWaiter[] = [];
+  /** Commits not yet durable, in order, with the events watches will hear of once they are. */
+  private readonly undelivered: Array<{ seq: number; revision: number; events: readonly WatchEvent[] }> = [];
+  /** The revision that is on disk, which is all that watches may see. */
+  private durableRev: number;
   private writesSinceCompaction = 0;
   /** Trimming the log every write would cost a delete per commit; every few writes is as good. */
   private readonly compactEvery: number;
   private readonly apply: (compares: readonly Compare[], success: readonly Op[], failure: readonly Op[]) => Applied;
   private readonly compactTo: (revision: number) => void;
   private readonly source: WatchSource = {
-    revision: () => this.rev,
+    revision: () => this.durableRev,
     compactedRevision: () => this.compacted,
     readEvents: (prefix, from, to) => this.readEvents(prefix, from, to),
     release: (watch) => void this.watches.delete(watch),
@@ -153,8 +196,12 @@ export class SqliteStore implements Store {
     private readonly db: Database.Database,
     private readonly historyLimit: number,
     private readonly watchBufferLimit: number,
+    /** The WAL file's descriptor (undefined in memory, where there is nothing to sync). */
+    private readonly wal: number | undefined,
+    private readonly syncWal: (fd: number, done: (err: Error | null) => void) => void,
   ) {
     this.rev = this.meta('revision');
+    this.durableRev = this.rev;
     this.compacted = this.meta('compacted');
     this.compactEvery = Math.min(1000, Math.ceil(historyLimit / 10));
     this.apply = db.transaction((compares: readonly Compare[], success: readonly Op[], failure: readonly Op[]) =>
@@ -197,11 +244,12 @@ export class SqliteStore implements Store {
     return this.run(() => {
       checkTxn(compares, success, failure);
       const applied = this.apply(compares, success, failure);
-      // Committed: now the in-memory mirror moves and watches hear of it, never before.
+      // Committed: now the in-memory mirror moves; watches hear of it once it is durable.
       if (applied.events.length > 0) {
         this.rev += 1;
         if (applied.compactedTo !== undefined) this.compacted = applied.compactedTo;
-        for (const watch of this.watches) watch.offer(this.rev, applied.events);
+        this.committed += 1;
+        this.undelivered.push({ seq: this.committed, revision: this.rev, events: applied.events });
       }
       return { succeeded: applied.succeeded, revision: this.rev };
     });
@@ -218,7 +266,9 @@ export class SqliteStore implements Store {
       failure = err;
     }
     // Errors arrive through iteration, as they must for etcd, so callers handle them in one place.
-    const watch = new SqliteWatch(this.source, prefix, options.fromRevision ?? this.rev + 1, this.watchBufferLimit, failure);
+    // By default from the next revision a reader could have seen: commits not yet durable are
+    // still to come to this watch, as they were never observable.
+    const watch = new SqliteWatch(this.source, prefix, options.fromRevision ?? this.durableRev + 1, this.watchBufferLimit, failure);
     if (failure === undefined) this.watches.add(watch);
     return watch;
   }
@@ -234,15 +284,29 @@ export class SqliteStore implements Store {
       if (revision <= this.compacted) return;
       this.compactTo(revision);
       this.compacted = revision;
+      this.committed += 1;
+      this.undelivered.push({ seq: this.committed, revision: this.rev, events: [] });
     });
   }
 
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     for (const watch of [...this.watches]) watch.end();
+    // The fsync in flight uses the WAL's descriptor; what it and any later commit cover is then
+    // made durable here, so that callers still waiting get the answer they would have had.
+    while (this.syncing !== undefined) await this.syncing;
+    if (this.broken === undefined && this.durable < this.committed) {
+      try {
+        if (this.wal !== undefined) fsyncSync(this.wal);
+        this.markDurable(this.committed);
+      } catch (err) {
+        this.fail(err);
+      }
+    }
+    for (const w of this.durableWaiters.splice(0)) w.reject(new StoreError('closed', 'the store is closed'));
+    if (this.wal !== undefined) closeSync(this.wal);
     this.db.close();
-    return Promise.resolve();
   }
 
   /** Runs inside one SQLite transaction: all or nothing, and exactly one revision if it writes. */
@@ -371,16 +435,84 @@ export class SqliteStore implements Store {
   }
 
   private checkOpen(): void {
+    if (this.broken !== undefined) throw this.broken;
     if (this.closed) throw new StoreError('closed', 'the store is closed');
   }
 
-  /** Every call checks the store is open, and a throw becomes a rejection as callers of a Promise expect. */
+  /**
+   * Every call checks the store is open, and a throw becomes a rejection as callers of a Promise
+   * expect. The answer is computed now, and given once every commit it could reflect is durable.
+   */
   private run<T>(fn: () => T): Promise<T> {
+    let value: T;
     try {
       this.checkOpen();
-      return Promise.resolve(fn());
+      value = fn();
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    if (this.durable >= this.committed) return Promise.resolve(value);
+    return this.whenDurable(this.committed).then(() => value);
+  }
+
+  /** Resolves once commit `seq` is on disk, starting an fsync if none is running. */
+  private whenDurable(seq: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.durableWaiters.push({ seq, resolve, reject });
+      this.startSync();
+    });
+  }
+
+  /**
+   * One fsync of the WAL at a time. It covers every commit made before it started; commits made
+   * while it runs wait for the next one, which starts as soon as it ends.
+   */
+  private startSync(): void {
+    if (this.syncing !== undefined || this.broken !== undefined) return;
+    const upTo = this.committed;
+    if (this.wal === undefined) {
+      this.markDurable(upTo);
+      return;
+    }
+    const wal = this.wal;
+    this.syncing = new Promise<void>((resolve) => {
+      this.syncWal(wal, (err) => {
+        this.syncing = undefined;
+        if (err) this.fail(err);
+        else this.markDurable(upTo);
+        resolve();
+        // Once closing, close() makes the rest durable itself, before the descriptor goes.
+        if (!this.closed && (this.durableWaiters.length > 0 || this.undelivered.length > 0)) this.startSync();
+      });
+    });
+  }
+
+  /** Commits up to `seq` are on disk: their watch events go out, then their callers hear. */
+  private markDurable(seq: number): void {
+    if (seq <= this.durable) return;
+    this.durable = seq;
+    let delivered = 0;
+    for (const commit of this.undelivered) {
+      if (commit.seq > seq) break;
+      this.durableRev = commit.revision;
+      if (commit.events.length > 0) for (const watch of this.watches) watch.offer(commit.revision, commit.events);
+      delivered++;
+    }
+    this.undelivered.splice(0, delivered);
+    let released = 0;
+    for (const w of this.durableWaiters) {
+      if (w.seq > seq) break;
+      w.resolve();
+      released++;
+    }
+    this.durableWaiters.splice(0, released);
+  }
+
+  /** An fsync failed: fail everything waiting, and every call from now on. */
+  private fail(err: unknown): void {
+    this.broken = new StoreError('closed', `the store stopped: writing its log to disk failed (${err instanceof Error ? err.message : String(err)}); reopen it to see what is on disk`);
+    for (const w of this.durableWaiters.splice(0)) w.reject(this.broken);
+    this.undelivered.length = 0;
+    for (const watch of [...this.watches]) watch.end();
   }
 }
