@@ -4,7 +4,7 @@
  * replicas sharing one store agree; nothing here touches the disk.
  */
 import { StoreError } from '../store/index.js';
-import type { Compare, KeyValue, Op, Store } from '../store/index.js';
+import type { Compare, KeyValue, Op, Store, TxnResult } from '../store/index.js';
 import { RegistryError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { registryKeys as keys, lastPart, splitRepositoryKey } from './keys.js';
@@ -91,7 +91,7 @@ const MAX_CAS_ATTEMPTS = 32;
 export const SCAN_BATCH = 500;
 
 export class RegistryMetadata {
-  /** Blob links of concurrent pushes share commits (group-commit.ts). */
+  /** Writes of concurrent pushes share commits (group-commit.ts). */
   private readonly commits: GroupCommit;
 
   constructor(readonly store: Store) {
@@ -107,7 +107,7 @@ export class RegistryMetadata {
   /** Creates a repository; false when one of that name exists. */
   async createRepository(record: RepositoryRecord): Promise<boolean> {
     const key = keys.repository(record.name);
-    const res = await this.store.txn([absent(key)], [{ type: 'put', key, value: JSON.stringify(record) }]);
+    const res = await this.txn([absent(key)], [{ type: 'put', key, value: JSON.stringify(record) }]);
     return res.succeeded;
   }
 
@@ -118,7 +118,7 @@ export class RegistryMetadata {
       const cur = await this.read<RepositoryRecord>(key);
       if (cur === undefined) return undefined;
       const next = change(cur.value);
-      const res = await this.store.txn([{ key, target: 'mod', op: '=', value: cur.modRevision }], [{ type: 'put', key, value: JSON.stringify(next) }]);
+      const res = await this.txn([{ key, target: 'mod', op: '=', value: cur.modRevision }], [{ type: 'put', key, value: JSON.stringify(next) }]);
       if (res.succeeded) return next;
     }
     throw tooContended(key);
@@ -127,7 +127,7 @@ export class RegistryMetadata {
   /** Deletes a repository and everything in it (manifests, tags, links, referrers). */
   async deleteRepository(name: string): Promise<boolean> {
     const key = keys.repository(name);
-    const res = await this.store.txn(
+    const res = await this.txn(
       [{ key, target: 'mod', op: '>', value: 0 }],
       [
         { type: 'delete', key },
@@ -196,7 +196,7 @@ export class RegistryMetadata {
 
   async unlinkBlob(name: string, digest: string): Promise<boolean> {
     const key = keys.blobLink(name, digest);
-    const res = await this.store.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'delete', key }]);
+    const res = await this.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'delete', key }]);
     return res.succeeded;
   }
 
@@ -210,7 +210,7 @@ export class RegistryMetadata {
 
   /** Deletes a key only if nobody wrote it since `modRevision` was read. */
   async deleteIfUnchanged(key: string, modRevision: number): Promise<boolean> {
-    return (await this.store.txn([{ key, target: 'mod', op: '=', value: modRevision }], [{ type: 'delete', key }])).succeeded;
+    return (await this.txn([{ key, target: 'mod', op: '=', value: modRevision }], [{ type: 'delete', key }])).succeeded;
   }
 
   // --- manifests and tags -----------------------------------------------------------------------
@@ -269,7 +269,7 @@ export class RegistryMetadata {
       if (args.referrer !== undefined && record.subject !== undefined) {
         ops.push({ type: 'put', key: keys.referrer(name, record.subject, record.digest), value: JSON.stringify(args.referrer) });
       }
-      const res = await this.store.txn(compares, ops);
+      const res = await this.txn(compares, ops);
       if (res.succeeded) return { record, created: existing === undefined, tagMoved: tag !== undefined && current?.value.digest !== record.digest };
     }
     throw tooContended(manifestKey);
@@ -293,7 +293,7 @@ export class RegistryMetadata {
         }
       }
       if (cur.value.subject !== undefined) ops.push({ type: 'delete', key: keys.referrer(name, cur.value.subject, digest) });
-      const res = await this.store.txn(compares, ops);
+      const res = await this.txn(compares, ops);
       if (res.succeeded) return true;
     }
     throw tooContended(manifestKey);
@@ -301,7 +301,7 @@ export class RegistryMetadata {
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
     const key = keys.tag(name, tag);
-    const res = await this.store.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'delete', key }]);
+    const res = await this.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'delete', key }]);
     return res.succeeded;
   }
 
@@ -349,7 +349,7 @@ export class RegistryMetadata {
 
   async createUpload(record: UploadRecord): Promise<void> {
     const key = keys.upload(record.id);
-    const res = await this.store.txn([absent(key)], [{ type: 'put', key, value: JSON.stringify(record) }]);
+    const res = await this.txn([absent(key)], [{ type: 'put', key, value: JSON.stringify(record) }]);
     if (!res.succeeded) throw new StoreError('conflict', `upload ${record.id} already exists`);
   }
 
@@ -360,13 +360,13 @@ export class RegistryMetadata {
   /** Records progress; false when the session is gone (cancelled or expired meanwhile). */
   async saveUpload(record: UploadRecord): Promise<boolean> {
     const key = keys.upload(record.id);
-    const res = await this.store.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'put', key, value: JSON.stringify(record) }]);
+    const res = await this.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'put', key, value: JSON.stringify(record) }]);
     return res.succeeded;
   }
 
   async deleteUpload(id: string): Promise<boolean> {
     const key = keys.upload(id);
-    const res = await this.store.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'delete', key }]);
+    const res = await this.txn([{ key, target: 'mod', op: '>', value: 0 }], [{ type: 'delete', key }]);
     return res.succeeded;
   }
 
@@ -379,6 +379,14 @@ export class RegistryMetadata {
   }
 
   // --- helpers ----------------------------------------------------------------------------------
+
+  /**
+   * Every write goes through the group commit: a push makes three or four of them (blob links, the
+   * manifest, an upload record), and each commit alone would hold the event loop for its fsync.
+   */
+  private txn(compares: readonly Compare[], success: readonly Op[], failure?: readonly Op[]): Promise<TxnResult> {
+    return this.commits.submit({ compares, success, ...(failure !== undefined && { failure }) });
+  }
 
   private async read<T>(key: string): Promise<{ value: T; modRevision: number } | undefined> {
     const kv = await this.store.get(key);
