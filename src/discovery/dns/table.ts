@@ -154,10 +154,12 @@ export class DnsTable {
     };
 
     const aTtl = ttlOf('A');
-    const v4 = healthy.filter((i) => isIPv4(i.Attributes[ATTR.ipv4] ?? ''));
+    // One record per address: tasks behind one host (bridge mode) share its IP, and an RRset
+    // holds no duplicates; their ports tell them apart in SRV.
+    const v4 = distinctBy(healthy.filter((i) => isIPv4(i.Attributes[ATTR.ipv4] ?? '')), (i) => i.Attributes[ATTR.ipv4]!);
     if (aTtl !== undefined) set(wire, TYPE.A, choose(v4, weighted).map((group) => addresses(base, group, TYPE.A, aTtl)));
     const aaaaTtl = ttlOf('AAAA');
-    const v6 = healthy.filter((i) => isIPv6(i.Attributes[ATTR.ipv6] ?? ''));
+    const v6 = distinctBy(healthy.filter((i) => isIPv6(i.Attributes[ATTR.ipv6] ?? '')), (i) => Buffer.from(ipv6Bytes(i.Attributes[ATTR.ipv6]!)).toString('hex'));
     if (aaaaTtl !== undefined) set(wire, TYPE.AAAA, choose(v6, weighted).map((group) => addresses(base, group, TYPE.AAAA, aaaaTtl)));
 
     const cnameTtl = ttlOf('CNAME');
@@ -219,6 +221,16 @@ export function choose<T>(items: readonly T[], weighted: boolean): T[][] {
     out.push(Array.from({ length: size }, (_, k) => items[(start + k) % n]!));
   }
   return out;
+}
+
+function distinctBy<T>(items: readonly T[], keyOf: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const key = keyOf(item);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /**

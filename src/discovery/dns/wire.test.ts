@@ -262,6 +262,14 @@ describe('the answer table', () => {
     expect(weighted.size).toBe(20);
   });
 
+  it('answers an address once when instances share it (bridge-mode tasks on one host), SRV telling them apart', () => {
+    const table = tableOf([svc('srv-b', 'ns-1', 'bridge', [['A', 1], ['SRV', 1]])], {
+      'srv-b': [inst('t1', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '32768' }), inst('t2', { AWS_INSTANCE_IPV4: '127.0.0.1', AWS_INSTANCE_PORT: '32769' })],
+    });
+    expect(data(ask(table, 'bridge.example.local'))).toEqual(['127.0.0.1']);
+    expect(data(ask(table, 'bridge.example.local', 'SRV')).map((d: any) => d.port).sort()).toEqual([32768, 32769]);
+  });
+
   it('fits UDP replies in 512 bytes without EDNS (additional records dropped) and answers fully over TCP', () => {
     const long = Array.from({ length: 8 }, (_, i) => inst(`${'x'.repeat(29)}${i}`, { AWS_INSTANCE_IPV4: `10.0.2.${i + 1}`, AWS_INSTANCE_PORT: '80' }));
     const table = tableOf([svc('srv-s', 'ns-1', 'big', [['A', 1], ['SRV', 1]])], { 'srv-s': long });
