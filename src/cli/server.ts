@@ -130,10 +130,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxBodyBytes: MAX_API_BODY_BYTES,
     });
     edge.mount('/v2/', registry.handle);
-    hub = createAgentHub({ store, region: options.region, accountId: options.accountId, credentials: keys.lookup });
-    edge.mountUpgrade(AGENT_SESSION_PATH, hub.upgrade);
-    // The two controllers know each other only through these calls: target health in, news out.
+    // The controllers know each other only through these calls: target health and stop holds in,
+    // news out.
     const link: { services?: ServiceController; attachments?: AttachmentController } = {};
+    hub = createAgentHub({
+      store,
+      region: options.region,
+      accountId: options.accountId,
+      credentials: keys.lookup,
+      readyToStop: (taskArn) => link.attachments?.readyToStop(taskArn) ?? true,
+    });
+    edge.mountUpgrade(AGENT_SESSION_PATH, hub.upgrade);
     attachments = createAttachmentController({
       store,
       region: options.region,

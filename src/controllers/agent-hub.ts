@@ -59,6 +59,12 @@ export interface AgentHubOptions {
   readonly maxMessageBytes?: number;
   /** Pause before re-watching after a store failure (default 1 s). */
   readonly retryDelayMs?: number;
+  /**
+   * Whether a task told to stop may be stopped on its host now; false while its load balancer
+   * targets drain (the attachment controller's say). A task held back is written again when it
+   * may go, which brings its stop.
+   */
+  readonly readyToStop?: (taskArn: string) => boolean;
 }
 
 /** The latest resource usage an agent reported for a task (for metrics and autoscaling). */
@@ -565,7 +571,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
     session.onInstance.add(arn);
     if (task.desiredStatus === 'RUNNING') {
       if (!session.agentRuns.has(arn)) await sendRun(session, instance, task);
-    } else if (!session.stopsSent.has(arn)) {
+    } else if (!session.stopsSent.has(arn) && options.readyToStop?.(arn) !== false) {
       sendStop(session, task);
     }
   }

@@ -201,4 +201,41 @@ describe('attachment controller', () => {
     expect(w.ports.calls[1]).toBe('deregister web/0123456789abcdef i-0abc:49001');
     await c.settled();
   });
+
+  it('holds a stopping task in DEACTIVATING while its targets drain, then lets the agent stop it', async () => {
+    const w = await world(LB);
+    await put(w.store, lbKeys.targetGroup(lbIdOf(TG)), { TargetGroupArn: TG, Attributes: { 'deregistration_delay.timeout_seconds': '1' } });
+    const c = w.start();
+    const t = task('t1');
+    await put(w.store, keys.task('default', 't1'), t);
+    await waitFor(() => w.ports.calls.length === 1, 'registration');
+    await c.settled();
+    expect(c.readyToStop(t.taskArn)).toBe(false);
+
+    await put(w.store, keys.task('default', 't1'), task('t1', { desiredStatus: 'STOPPED', version: 2 }));
+    await waitFor(() => w.ports.calls.length === 2, 'deregistration');
+    const lastStatus = async () => (JSON.parse((await w.store.get(keys.task('default', 't1')))!.value) as Task).lastStatus;
+    await waitFor(async () => (await lastStatus()) === 'DEACTIVATING', 'DEACTIVATING');
+    expect(c.readyToStop(t.taskArn)).toBe(false);
+    await waitFor(async () => (await lastStatus()) === 'STOPPING', 'STOPPING after the deregistration delay', 5000);
+    expect(c.readyToStop(t.taskArn)).toBe(true);
+    await c.settled();
+    expect(await w.store.get(attachmentKeys.record('default', 't1'))).toBeUndefined();
+  });
+
+  it('finishes a drain that a restart interrupted', async () => {
+    const w = await world(LB);
+    await put(w.store, lbKeys.targetGroup(lbIdOf(TG)), { TargetGroupArn: TG, Attributes: { 'deregistration_delay.timeout_seconds': '1' } });
+    const first = w.start();
+    await put(w.store, keys.task('default', 't1'), task('t1'));
+    await waitFor(() => w.ports.calls.length === 1, 'registration');
+    await put(w.store, keys.task('default', 't1'), task('t1', { desiredStatus: 'STOPPED', version: 2 }));
+    const lastStatus = async () => (JSON.parse((await w.store.get(keys.task('default', 't1')))!.value) as Task).lastStatus;
+    await waitFor(async () => (await lastStatus()) === 'DEACTIVATING', 'DEACTIVATING');
+    await first.close();
+    const second = w.start();
+    await waitFor(async () => (await lastStatus()) === 'STOPPING', 'STOPPING after the restart', 5000);
+    await second.settled();
+    expect(w.ports.calls.filter((call) => call.startsWith('deregister '))).toHaveLength(1);
+  });
 });

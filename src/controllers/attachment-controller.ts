@@ -14,7 +14,7 @@ import type { Service } from '../ecs/service-shape.js';
 import type { StoredTaskDefinition } from '../ecs/task-definition-types.js';
 import type { Task } from '../ecs/task-shape.js';
 import { consoleLogger, type Logger } from '../edge/index.js';
-import { lbIdOf, lbKeys, type TargetHealthRecord } from '../lb/model.js';
+import { lbIdOf, lbKeys, type TargetGroupRecord, type TargetHealthRecord } from '../lb/model.js';
 import { StoreError, type Store, type Watch, type WatchEvent } from '../store/index.js';
 import {
   desiredAttachments,
@@ -28,6 +28,7 @@ import {
   type TaskAttachments,
 } from './attachments.js';
 import type { TargetHealth } from './deployments.js';
+import { taskStatusRank } from './task-state.js';
 
 /** How the controller reaches the load balancer and Cloud Map: their own API functions. */
 export interface AttachmentPorts {
@@ -55,6 +56,11 @@ export interface AttachmentController {
   targetHealth(taskArn: string): { readonly targetGroupArn: string; readonly state: TargetHealth } | undefined;
   /** Resolves once every task change seen so far has been applied (for tests and shutdown). */
   settled(): Promise<void>;
+  /**
+   * Whether the agent may be told to stop a task now: not while its targets are still registered
+   * or draining. Once they are done the controller writes the task (STOPPING), which says so.
+   */
+  readyToStop(taskArn: string): boolean;
   close(): Promise<void>;
 }
 
@@ -65,7 +71,11 @@ interface AttachmentRecord {
   readonly serviceName: string;
   readonly targets: readonly DesiredTarget[];
   readonly instances: readonly DesiredInstance[];
+  /** While the task's targets drain before its containers stop: until when (epoch ms). */
+  readonly drainUntil?: number;
 }
+
+const isEmptyRecord = (r: AttachmentRecord): boolean => r.targets.length === 0 && r.instances.length === 0 && r.drainUntil === undefined;
 
 interface ServiceAttachments {
   readonly loadBalancers: Service['loadBalancers'];
@@ -107,6 +117,7 @@ export function createAttachmentController(options: AttachmentControllerOptions)
   /** Tasks whose attachments may be out of date; each is read afresh when its turn comes. */
   const queue = new Set<string>();
   const healthChecked = new Map<string, boolean>();
+  const drainTimers = new Map<string, NodeJS.Timeout>();
   let closed = false;
   let draining: Promise<void> | undefined;
   let idleWaiters: (() => void)[] = [];
@@ -117,7 +128,7 @@ export function createAttachmentController(options: AttachmentControllerOptions)
   function setRecord(taskKey: string, record: AttachmentRecord | undefined): void {
     const old = records.get(taskKey);
     for (const t of old?.targets ?? []) taskOfHealthKey.delete(healthKeyOf(t));
-    if (record === undefined || (record.targets.length === 0 && record.instances.length === 0)) {
+    if (record === undefined || isEmptyRecord(record)) {
       records.delete(taskKey);
       if (old !== undefined) recordByArn.delete(old.taskArn);
       return;
@@ -153,26 +164,83 @@ export function createAttachmentController(options: AttachmentControllerOptions)
   }
 
   async function applyTask(taskKey: string, task: Task | undefined): Promise<void> {
-    const current: TaskAttachments = records.get(taskKey) ?? NO_ATTACHMENTS;
+    const before = records.get(taskKey);
+    const current: TaskAttachments = before ?? NO_ATTACHMENTS;
     const cluster = clusterOfTaskKey(taskKey);
-    const serviceName = task === undefined ? records.get(taskKey)?.serviceName : serviceNameOf(task);
+    const serviceName = task === undefined ? before?.serviceName : serviceNameOf(task);
     if (serviceName === undefined) return;
     const attached = services.get(`${cluster}/${serviceName}`);
     const desired = task === undefined || attached === undefined ? NO_ATTACHMENTS : await desiredFor(task, cluster, serviceName, attached);
     const diff = diffAttachments(current, desired);
-    if (isEmptyDiff(diff)) return;
+    const stopping = task !== undefined && task.desiredStatus === 'STOPPED' && task.lastStatus !== 'STOPPED';
+    if (isEmptyDiff(diff) && !(stopping && before?.drainUntil !== undefined)) return;
+
     // Deregister first: a task told to stop must leave traffic and DNS before anything else.
     for (const [tg, targets] of groupBy(diff.deregister.targets, (t) => t.targetGroupArn)) await tolerateGone(() => ports.deregisterTargets(tg, targets.map(endpoint)));
     for (const i of diff.deregister.instances) await tolerateGone(() => ports.deregisterInstance(i.serviceArn, i.instanceId));
     for (const [tg, targets] of groupBy(diff.register.targets, (t) => t.targetGroupArn)) await tolerateGone(() => ports.registerTargets(tg, targets.map(endpoint)));
     for (const i of diff.register.instances) await tolerateGone(() => ports.registerInstance(i.serviceArn, i.instanceId, i.attributes));
-    const taskArn = task?.taskArn ?? records.get(taskKey)!.taskArn;
-    const record: AttachmentRecord = { taskArn, cluster, serviceName, targets: desired.targets, instances: desired.instances };
+
+    // A task told to stop keeps its containers while its targets drain (ECS's DEACTIVATING), so
+    // requests in flight finish; the agent hub holds its stop until readyToStop says so.
+    const now = Date.now();
+    let drainUntil = stopping ? before?.drainUntil : undefined;
+    if (stopping && diff.deregister.targets.length > 0) drainUntil = now + 1000 * (await deregistrationDelaySeconds(diff.deregister.targets));
+    const draining = drainUntil !== undefined && drainUntil > now;
+    const taskArn = task?.taskArn ?? before!.taskArn;
+    const record: AttachmentRecord = {
+      taskArn,
+      cluster,
+      serviceName,
+      targets: desired.targets,
+      instances: desired.instances,
+      ...(draining ? { drainUntil } : {}),
+    };
     const key = attachmentKeys.record(cluster, taskIdOf(taskArn));
-    if (desired.targets.length === 0 && desired.instances.length === 0) await store.txn([], [{ type: 'delete', key }]);
+    if (isEmptyRecord(record)) await store.txn([], [{ type: 'delete', key }]);
     else await store.txn([], [{ type: 'put', key, value: JSON.stringify(record) }]);
     setRecord(taskKey, record);
     options.onTargetHealthChange?.(cluster, serviceName);
+
+    if (!stopping) return;
+    if (draining) {
+      await advanceStoppingTask(taskKey, 'DEACTIVATING');
+      const timer = setTimeout(() => {
+        drainTimers.delete(taskKey);
+        enqueue(taskKey);
+      }, drainUntil! - now + 5);
+      clearTimeout(drainTimers.get(taskKey));
+      drainTimers.set(taskKey, timer.unref());
+    } else if ((before?.targets.length ?? 0) > 0 || before?.drainUntil !== undefined) {
+      // Drained (or nothing to wait for): the write wakes the hub, which now sends the stop.
+      await advanceStoppingTask(taskKey, 'STOPPING');
+    }
+  }
+
+  /** The longest deregistration delay of the groups the targets leave (ELBv2's default: 300 s). */
+  async function deregistrationDelaySeconds(targets: readonly DesiredTarget[]): Promise<number> {
+    let longest = 0;
+    for (const arn of new Set(targets.map((t) => t.targetGroupArn))) {
+      const kv = await store.get(lbKeys.targetGroup(lbIdOf(arn)));
+      if (kv === undefined) continue;
+      const delay = Number((JSON.parse(kv.value) as TargetGroupRecord).Attributes['deregistration_delay.timeout_seconds'] ?? 300);
+      if (Number.isFinite(delay)) longest = Math.max(longest, delay);
+    }
+    return longest;
+  }
+
+  /** Moves a task that is being stopped on to `status`, unless it is already there or beyond. */
+  async function advanceStoppingTask(taskKey: string, status: 'DEACTIVATING' | 'STOPPING'): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const kv = await store.get(taskKey);
+      if (kv === undefined) return;
+      const task = JSON.parse(kv.value) as Task;
+      if (task.desiredStatus !== 'STOPPED' || taskStatusRank(task.lastStatus) >= taskStatusRank(status)) return;
+      const next: Task = { ...task, lastStatus: status, version: task.version + 1 };
+      const res = await store.txn([{ key: taskKey, target: 'mod', op: '=', value: kv.modRevision }], [{ type: 'put', key: taskKey, value: JSON.stringify(next) }]);
+      if (res.succeeded) return;
+    }
+    throw new StoreError('conflict', `task ${taskKey} kept changing while it was moved to ${status}`);
   }
 
   async function desiredFor(task: Task, cluster: string, serviceName: string, attached: ServiceAttachments): Promise<TaskAttachments> {
@@ -336,12 +404,19 @@ export function createAttachmentController(options: AttachmentControllerOptions)
       }
       return worst;
     },
+    readyToStop(taskArn) {
+      const taskKey = recordByArn.get(taskArn);
+      const r = taskKey === undefined ? undefined : records.get(taskKey);
+      return r === undefined || (r.targets.length === 0 && (r.drainUntil === undefined || r.drainUntil <= Date.now()));
+    },
     async settled() {
       if (draining === undefined && queue.size === 0) return;
       await new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     async close() {
       closed = true;
+      for (const t of drainTimers.values()) clearTimeout(t);
+      drainTimers.clear();
       for (const w of watches) w.close();
       await running;
       await draining;
