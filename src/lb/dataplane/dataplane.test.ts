@@ -16,6 +16,7 @@ import { lbKeys, type TargetGroupRecord, type TargetHealthRecord, type TargetRec
 import { startLbDataPlane, type LbDataPlane } from './dataplane.js';
 import { arnResourceId, backendName } from './haproxy-syntax.js';
 import { runtimeCommand } from './runtime-api.js';
+import { MIN_SLOTS } from './servers.js';
 import { freePort, startBackend, type Backend } from './testing/backends.js';
 import {
   deleteRecords,
@@ -361,6 +362,25 @@ describe('the LB data plane on real HAProxy', () => {
     expect(['a1', 'a2']).toContain(await servedBy(port, '/x'));
     expect(await healthOf(store, tgHealth, backends['bad']!)).toMatchObject({ State: 'unhealthy' });
     expect(errors).toEqual([]);
+  });
+
+  it('grows a backend past its slots with one reload, keeping the targets it had', async () => {
+    within();
+    const worker = await lb.workerPid();
+    // Instance targets: ten ids, all at the one backend (the model gives each an address).
+    const many = Array.from({ length: MIN_SLOTS + 2 }, (_, i) => targetRecord(tgB, `i-${i}`, backends['c1']!.port, { Address: '127.0.0.1' }));
+    await writeRecords(store, ...many);
+    const healthy = async () => {
+      const kvs = (await store.range(lbKeys.healths(arnResourceId(tgB.TargetGroupArn)))).kvs;
+      return kvs.filter((kv) => (JSON.parse(kv.value) as TargetHealthRecord).State === 'healthy').length;
+    };
+    await until('b1 and ten more healthy', async () => (await healthy()) === many.length + 1);
+    expect(await lb.workerPid()).not.toBe(worker);
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) seen.add(await servedBy(port, '/b/many'));
+    expect([...seen].sort()).toEqual(['b1', 'c1']);
+    await deleteRecords(store, ...many);
+    await until('back to b1 alone', async () => (await healthy()) === 1);
   });
 
   it('writes an access log for the load balancer with access_logs.s3.enabled, and only for it', async () => {
