@@ -85,6 +85,19 @@ describe('renderConfig', () => {
     expect(fe.slice(-2)).toEqual(['  use_backend %[var(txn.be)] if { var(txn.be) -m found }', `  default_backend ${UNAVAILABLE_BACKEND}`]);
   });
 
+  it('makes a default forward to one group the default backend, with no decision per request', () => {
+    const l = listenerRecord(lb, 82, [forward(web)]);
+    const fe = lines(renderConfig({ ...model, listeners: [l], rules: [] }, options()).config, 'frontend listener_82');
+    expect(fe.slice(-3)).toEqual(['  # default actions', '  use_backend %[var(txn.be)] if { var(txn.be) -m found }', `  default_backend ${backendName(web.TargetGroupArn)}`]);
+  });
+
+  it('draws a weighted default forward as rules do', () => {
+    const l = listenerRecord(lb, 83, [forward([web, 1], [api, 1])]);
+    const fe = lines(renderConfig({ ...model, listeners: [l], rules: [] }, options()).config, 'frontend listener_83');
+    expect(fe).toContain(`  http-request set-var(txn.be) str(${backendName(web.TargetGroupArn)}) if !{ var(txn.be) -m found } { rand(2) lt 1 }`);
+    expect(fe.at(-1)).toBe(`  default_backend ${UNAVAILABLE_BACKEND}`);
+  });
+
   it('guards every decision with "nothing decided yet", so an earlier rule wins', () => {
     const decisions = lines(rendered.config, 'frontend listener_8080').filter((l) => /http-request (set-var\(txn\.be\)|return|redirect)/.test(l));
     expect(decisions.length).toBeGreaterThan(5);

@@ -166,8 +166,14 @@ function renderFrontend(
     lines.push(`  # rule ${rule.Priority}: ${rule.RuleArn}`, ...acls);
     lines.push(...actionLines(terminalAction(rule.Actions), names.join(' '), listener, groups, options, files, warnings));
   }
-  lines.push('  # default actions', ...actionLines(terminalAction(listener.DefaultActions), '', listener, groups, options, files, warnings));
-  lines.push(`  use_backend %[var(txn.be)] if ${DECIDED}`, `  default_backend ${UNAVAILABLE_BACKEND}`);
+  // A default forward to one group needs no decision: it is the default backend (the hot path,
+  // spared a variable per request). Anything else decides as rules do.
+  const fallback = terminalAction(listener.DefaultActions);
+  const plain = fallback?.Type === 'forward' ? forwardLines(fallback, groups, warnings) : [];
+  const defaultBackend = plain.length === 1 && plain[0]!.draw.length === 0 ? plain[0]!.backend : undefined;
+  lines.push('  # default actions');
+  if (defaultBackend === undefined) lines.push(...actionLines(fallback, '', listener, groups, options, files, warnings));
+  lines.push(`  use_backend %[var(txn.be)] if ${DECIDED}`, `  default_backend ${defaultBackend ?? UNAVAILABLE_BACKEND}`);
   return lines;
 }
 
