@@ -114,7 +114,10 @@ async function dockerSide(): Promise<Record<string, unknown>> {
 // Berth: berth up with its agent
 // ---------------------------------------------------------------------------------------------
 
-interface TaskView { taskArn: string; lastStatus: string; stopCode?: string; stoppedReason?: string }
+interface TaskView {
+  taskArn: string; lastStatus: string; stopCode?: string; stoppedReason?: string;
+  createdAt?: number; pullStartedAt?: number; pullStoppedAt?: number; startedAt?: number;
+}
 
 async function call(ecs: JsonClient, op: string, body: unknown): Promise<any> {
   const r = await ecs.call(`${T}${op}`, body);
@@ -122,10 +125,11 @@ async function call(ecs: JsonClient, op: string, body: unknown): Promise<any> {
   return JSON.parse(r.body);
 }
 
-/** Polls DescribeTasks every 5 ms until every task is RUNNING; a task that stops fails the run. */
-async function untilRunning(ecs: JsonClient, arns: string[], limitMs = 120_000): Promise<void> {
+/** Polls DescribeTasks every 5 ms until every task is RUNNING (giving them as then described); a task that stops fails the run. */
+async function untilRunning(ecs: JsonClient, arns: string[], limitMs = 120_000): Promise<TaskView[]> {
   const deadline = Date.now() + limitMs;
   let waiting = arns;
+  const running: TaskView[] = [];
   while (waiting.length > 0) {
     const still: string[] = [];
     for (let i = 0; i < waiting.length; i += 100) {
@@ -133,13 +137,38 @@ async function untilRunning(ecs: JsonClient, arns: string[], limitMs = 120_000):
       for (const t of tasks) {
         if (t.lastStatus === 'STOPPED') throw new Error(`task ${t.taskArn} stopped: ${t.stopCode} ${t.stoppedReason}`);
         if (t.lastStatus !== 'RUNNING') still.push(t.taskArn);
+        else running.push(t);
       }
     }
     waiting = still;
-    if (waiting.length === 0) return;
+    if (waiting.length === 0) return running;
     if (Date.now() > deadline) throw new Error(`${waiting.length} tasks not RUNNING in time`);
     await sleep(5);
   }
+  return running;
+}
+
+/**
+ * Where a task's start went, from its own timestamps (epoch seconds): RunTask to the agent's pull,
+ * the pull (a manifest check: the image is cached), the container's create and start, and the
+ * report back until DescribeTasks showed RUNNING (`seenAt`, epoch ms).
+ */
+function phases(t: TaskView, seenAt: number): Record<string, number> | undefined {
+  const { createdAt, pullStartedAt, pullStoppedAt, startedAt } = t;
+  if (createdAt === undefined || pullStartedAt === undefined || pullStoppedAt === undefined || startedAt === undefined) return undefined;
+  return {
+    dispatch: (pullStartedAt - createdAt) * 1000,
+    pull: (pullStoppedAt - pullStartedAt) * 1000,
+    create_start: (startedAt - pullStoppedAt) * 1000,
+    report_seen: seenAt - startedAt * 1000,
+  };
+}
+
+/** The median of each phase over the samples. */
+function medianPhases(all: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(all[0] ?? {})) out[k] = round(percentile(all.map((p) => p[k]!).sort((a, b) => a - b), 50));
+  return out;
 }
 
 async function untilStopped(ecs: JsonClient, arns: string[]): Promise<void> {
@@ -194,15 +223,18 @@ async function berthSide(): Promise<Record<string, unknown>> {
     for (const mode of ['none', 'host', 'awsvpc'] as const) {
       const ms: number[] = [];
       const arns: string[] = [];
+      const split: Record<string, number>[] = [];
       for (let i = 0; i < SAMPLES; i++) {
         const t0 = performance.now();
         const arn = await runOne(mode);
-        await untilRunning(ecs, [arn]);
+        const [task] = await untilRunning(ecs, [arn]);
         ms.push(performance.now() - t0);
+        const p = phases(task!, Date.now());
+        if (p) split.push(p);
         arns.push(arn);
       }
       await untilStopped(ecs, arns);
-      out[`run_task_${mode}`] = summarize(ms);
+      out[`run_task_${mode}`] = { ...summarize(ms), phases_p50_ms: medianPhases(split) };
       progress(`berth: ${mode}: p50 ${summarize(ms).p50_ms} ms`);
     }
 
