@@ -454,6 +454,31 @@ describe('ClusterActivity', () => {
     activity.close();
   });
 
+  it('holds equal facts of many tasks once, counts each task apart, and lets go of facts no task has', async () => {
+    const { store, task } = harness();
+    const instance = `arn:aws:ecs:us-east-1:${ACCOUNT}:container-instance/c/abc`;
+    const ids = Array.from({ length: 40 }, (_, i) => `t${i}`);
+    for (const id of ids) await task('c', id, { lastStatus: 'PENDING', group: 'family:job', containerInstanceArn: instance, launchType: 'EC2' });
+    const activity = clusterActivity(store);
+    await activity.current();
+    expect(activity.distinctTaskFacts).toBe(1);
+    expect(activity.counts('c')).toMatchObject({ pendingTasksCount: 40, runningTasksCount: 0 });
+    // Half move on: the shared facts stay as they were for the other half.
+    for (const id of ids.slice(0, 20)) await task('c', id, { lastStatus: 'RUNNING', group: 'family:job', containerInstanceArn: instance, launchType: 'EC2' });
+    await task('c', 'odd', { lastStatus: 'RUNNING', group: '', containerInstanceArn: instance, launchType: 'EC2' });
+    await task('c', 'none', { lastStatus: 'RUNNING', containerInstanceArn: instance, launchType: 'EC2' });
+    await activity.current();
+    // An empty group and no group are told apart.
+    expect(activity.distinctTaskFacts).toBe(4);
+    expect(activity.counts('c')).toMatchObject({ pendingTasksCount: 20, runningTasksCount: 22, activeTasksCount: 42 });
+    expect(activity.taskGroups('c', 'abc').sort()).toEqual(['', 'family:job']);
+    for (const id of [...ids, 'odd', 'none']) await store.txn([], [{ type: 'delete', key: keys.task('c', id) }]);
+    await activity.current();
+    expect(activity.distinctTaskFacts).toBe(0);
+    expect(activity.counts('c')).toMatchObject({ pendingTasksCount: 0, runningTasksCount: 0, activeTasksCount: 0 });
+    expect(activity.tasksOn('c', 'abc')).toBe(0);
+  });
+
   it('ignores keys that hold no JSON object, and keys outside tasks and services', async () => {
     const { store } = harness();
     await put(store, keys.task('c', 'bad'), 'not json');
