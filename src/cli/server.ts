@@ -11,7 +11,7 @@ import { DEFAULT_CLUSTER } from '../ecs/arn.js';
 import { AccessKeyCache, consoleLogger, createEdge, ensureAdminKey } from '../edge/index.js';
 import { AGENT_SESSION_PATH } from '../agent/protocol.js';
 import { createAgentHub, createAttachmentController, createServiceController, type AgentHub, type AttachmentController, type ServiceController } from '../controllers/index.js';
-import { createServiceDiscoveryService, startDnsServer, type DnsServer } from '../discovery/index.js';
+import { createServiceDiscoveryService, pruneDiscoveryHistory, startDnsServer, type DnsServer } from '../discovery/index.js';
 import { createElbv2Service, startLbDataPlane, sweepDrainedTargets, type LbDataPlane } from '../lb/index.js';
 import type { RequestContext } from '../protocols/index.js';
 import { createEcrService, createRegistry, enforceLifecyclePolicies, type Registry } from '../registry/index.js';
@@ -60,6 +60,8 @@ const REGISTRY_GC_INTERVAL_MS = 60 * 60 * 1000;
 const REGISTRY_LIFECYCLE_INTERVAL_MS = 60 * 60 * 1000;
 /** Draining targets leave their group once their deregistration delay is over; checked this often. */
 const DRAINED_TARGET_SWEEP_MS = 1000;
+/** Cloud Map operations are kept 7 days and request ids 24 hours; older ones are pruned hourly. */
+const DISCOVERY_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   mkdirSync(options.home, { recursive: true, mode: 0o700 });
@@ -172,6 +174,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         })
         .catch((err: unknown) => consoleLogger.error('lifecycle policy enforcement failed', { err }));
     }, REGISTRY_LIFECYCLE_INTERVAL_MS).unref();
+    const discoveryPruneTimer = setInterval(() => {
+      pruneDiscoveryHistory(store, new Date()).catch((err: unknown) => consoleLogger.error('pruning Cloud Map history failed', { err }));
+    }, DISCOVERY_PRUNE_INTERVAL_MS).unref();
     let sweeping = false;
     const sweepTimer = setInterval(() => {
       if (sweeping) return;
@@ -194,6 +199,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         clearInterval(gcTimer);
         clearInterval(lifecycleTimer);
         clearInterval(sweepTimer);
+        clearInterval(discoveryPruneTimer);
         // The controllers write the store: they stop first.
         await openServices.close();
         await openAttachments.close();
