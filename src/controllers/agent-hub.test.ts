@@ -324,6 +324,32 @@ describe('tasks: from the API to the agent and back', () => {
     expect(a.received.filter((m) => m.type === 'stopTask')).toHaveLength(1);
   });
 
+  it('a stop held back by readyToStop (targets draining) is sent when the task is written again and may go', async () => {
+    const draining = new Set<string>();
+    const p = await platform({ readyToStop: (taskArn) => !draining.has(taskArn) });
+    await registerWeb(p, { portMappings: [] });
+    const a = agent(p.endpoint);
+    await connected(a);
+    const taskArn = await runTask(p);
+    await message(a, 'runTask');
+    a.session.send(change(taskArn, 'RUNNING', [c('web', 'RUNNING')]));
+    await waitFor(async () => (await task(p, taskArn)).lastStatus === 'RUNNING', 'the task to run');
+
+    draining.add(taskArn);
+    await p.ecs('StopTask', { task: taskArn });
+    // The hub handles a cluster's task changes in order: once a later task reaches the agent, the
+    // stop would have been sent before it.
+    const later = await runTask(p);
+    await message(a, 'runTask', (m) => m.task.taskArn === later);
+    expect(a.received.filter((m) => m.type === 'stopTask')).toEqual([]);
+
+    draining.delete(taskArn);
+    const key = keys.task('default', idOf(taskArn));
+    const kv = (await p.store.get(key))!;
+    await p.store.txn([], [{ type: 'put', key, value: JSON.stringify({ ...JSON.parse(kv.value), lastStatus: 'STOPPING' }) }]);
+    expect(await message(a, 'stopTask')).toMatchObject({ taskArn, stopCode: 'UserInitiated' });
+  });
+
   it('an essential container exiting stops the task: the agent is told to stop the rest', async () => {
     const p = await platform();
     await registerWeb(p);

@@ -52,7 +52,7 @@ export class AwsError extends Error {
  *
  * @example await using p = await startPlatform(); await p.ecs('ListClusters');
  */
-export async function startPlatform(hub: Partial<Pick<AgentHubOptions, 'heartbeatMs' | 'now'>> = {}): Promise<Platform> {
+export async function startPlatform(hub: Partial<Pick<AgentHubOptions, 'heartbeatMs' | 'now' | 'readyToStop'>> = {}): Promise<Platform> {
   const store = SqliteStore.open(':memory:');
   const logs: LogLine[] = [];
   const logger: Logger = {
