@@ -3,11 +3,13 @@
  * here as the API would), Node backends on ephemeral ports, and real HTTP through the listeners.
  * Nothing here asserts on time: every wait polls for a state, bounded by the test's timeout.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Logger } from '../../edge/logger.js';
@@ -399,6 +401,37 @@ describe('the LB data plane on real HAProxy', () => {
     await until('every group serving again', async () => (await servedBy(port, '/b/again')) === 'b1' && (await servedBy(port, '/drain/again')) === 'd1');
     expect(errors).toEqual(['haproxy exited; starting it again']);
   });
+});
+
+/** True while the pid is a live process (a zombie is not). */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('the LB data plane, its owner killed', () => {
+  it('takes HAProxy down with it when its process dies by SIGKILL (no orphan holding the ports)', async () => {
+    within();
+    const dir = await mkdtemp(join(tmpdir(), 'berth-lb-dp-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./testing/orphan-child.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.setEncoding('utf8');
+      child.stdout.once('data', (d: string) => resolve(d));
+      child.once('exit', (code) => reject(new Error(`child exited ${code}`)));
+    });
+    const { master, worker } = JSON.parse(line) as { master: number; worker: number };
+    try {
+      expect(alive(master) && alive(worker)).toBe(true);
+      child.kill('SIGKILL');
+      await until('haproxy gone', () => !alive(master) && !alive(worker));
+    } finally {
+      if (alive(master)) process.kill(master, 'SIGKILL'); // the test failed: leave no orphan
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe('the LB data plane, starting', () => {

@@ -4,7 +4,7 @@
  * Whether it must be restarted when it dies is the data plane's call (see `exited`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import type { Logger } from '../../edge/logger.js';
 import { runtimeCommand } from './runtime-api.js';
 
@@ -17,6 +17,7 @@ export interface HaproxyPaths {
 }
 
 const READY_TIMEOUT_MS = 10_000;
+const SETPRIV = '/usr/bin/setpriv';
 const STOP_GRACE_MS = 5_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,9 +42,13 @@ export class HaproxyMaster {
     const log = openSync(paths.accessLogFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(haproxyPath, ['-W', '-S', `${paths.masterSocket},mode,600`, '-f', paths.configFile, '-p', paths.pidFile], {
-        stdio: ['ignore', log, 'pipe'],
-      });
+      const args = ['-W', '-S', `${paths.masterSocket},mode,600`, '-f', paths.configFile, '-p', paths.pidFile];
+      // If this process dies without stopping it (kill -9), HAProxy goes too instead of holding the
+      // listener ports: setpriv (util-linux) sets the parent-death signal, kept across HAProxy's
+      // re-exec on reload.
+      child = existsSync(SETPRIV)
+        ? spawn(SETPRIV, ['--pdeathsig', 'SIGTERM', haproxyPath, ...args], { stdio: ['ignore', log, 'pipe'] })
+        : spawn(haproxyPath, args, { stdio: ['ignore', log, 'pipe'] });
     } finally {
       closeSync(log);
     }
