@@ -54,6 +54,9 @@ async function startBerth(agent: boolean, nodeFlags: readonly string[] = []): Pr
   const useBuilt = process.env['BENCH_FROM_SOURCE'] === undefined && existsSync(join(ROOT, 'dist/cli/main.js'));
   const entry = useBuilt ? [bin] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
   const flags = agent ? ['--no-outbound'] : ['--no-agent'];
+  // A CLI that serves DNS gets any free port for it: 8053 may be someone else's.
+  const cli = readFileSync(useBuilt ? join(ROOT, 'dist/cli/main.js') : join(ROOT, 'src/cli/main.ts'), 'utf8');
+  if (cli.includes('--dns-port')) flags.push('--dns-port', '0');
   const child = spawn(process.execPath, [...nodeFlags, ...entry, 'up', '--home', home, '--port', '0', '--output', 'json', ...flags], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BERTH_HOME: home },
@@ -225,17 +228,22 @@ async function simulated(): Promise<Record<string, unknown>> {
       await Promise.all(names.slice(i, i + 5).map((serviceName) => ok(ecs, 'CreateService', { serviceName, taskDefinition: 'sim', desiredCount: perService })));
     }
     const createSeconds = (performance.now() - c0) / 1000;
-    const timeline: Array<[number, number]> = [];
+    const timeline: Array<[number, number, number]> = [];
     let counts = { running: 0, pending: 0, steady: 0 };
     let peakRss = rssMiB(berth.child.pid!);
     let reachedAt: number | undefined;
+    let storedRunning = 0;
+    let storedReachedAt: number | undefined;
     while (performance.now() < deadline) {
       await sleep(2000);
       counts = await serviceCounts(ecs, names);
       peakRss = Math.max(peakRss, rssMiB(berth.child.pid!));
       const at = (performance.now() - c0) / 1000;
-      timeline.push([round(at), counts.running]);
-      if (process.env['BENCH_VERBOSE']) console.error(`t=${round(at)}s running=${counts.running} pending=${counts.pending} runTasks=${runTasks}`);
+      timeline.push([round(at), counts.running, storedRunning]);
+      if (storedRunning >= target && storedReachedAt === undefined) storedReachedAt = at;
+      // RUNNING as stored: reports the server acked (it acks a change once it is in the store).
+      storedRunning = started - sims.reduce((n, s) => n + s.session.unacked, 0);
+      if (process.env['BENCH_VERBOSE']) console.error(`t=${round(at)}s running=${counts.running} stored=${storedRunning} pending=${counts.pending} runTasks=${runTasks}`);
       if (counts.running >= target) {
         reachedAt = at;
         break;
@@ -250,6 +258,8 @@ async function simulated(): Promise<Record<string, unknown>> {
       target_tasks: target,
       reached: reachedAt !== undefined,
       running_tasks: counts.running,
+      running_tasks_stored: storedRunning,
+      seconds_to_all_stored_running: storedReachedAt === undefined ? null : round(storedReachedAt),
       steady_services: counts.steady,
       seconds: round(seconds),
       tasks_per_s: round(counts.running / seconds),
@@ -320,15 +330,18 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
     await ok(ecs, 'RegisterTaskDefinition', {
       family: 'bench',
       networkMode: 'none',
-      containerDefinitions: [{ name: 'app', image, cpu: 16, memory: 32, essential: true, command: ['sleep', '3600'] }],
+      // The image's own entrypoint (busybox httpd on 8080, in the task's own network namespace).
+      containerDefinitions: [{ name: 'app', image, cpu: 16, memory: 32, essential: true }],
     });
     const t0 = performance.now();
     await ok(ecs, 'CreateService', { serviceName: 'bench', taskDefinition: 'bench', desiredCount: count });
     let running = 0;
     let steadyAt: number | undefined;
     let allRunningAt: number | undefined;
-    while ((performance.now() - t0) / 1000 < 300) {
+    let lastEvent = '';
+    while ((performance.now() - t0) / 1000 < 180) {
       const s = (await ok(ecs, 'DescribeServices', { services: ['bench'] })).services[0];
+      lastEvent = s.events[0]?.message ?? '';
       running = s.runningCount as number;
       const at = (performance.now() - t0) / 1000;
       if (running >= count && allRunningAt === undefined) allRunningAt = at;
@@ -346,6 +359,7 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       seconds_to_steady_state: steadyAt === undefined ? null : round(steadyAt, 2),
       tasks_per_s: round(running / seconds),
       server_and_agent_rss_mib: rssMiB(berth.child.pid!),
+      ...(running < count ? { last_event: lastEvent } : {}),
     };
     // Leave nothing running: scale to 0 and delete, then wait for the tasks to stop.
     await ok(ecs, 'UpdateService', { service: 'bench', desiredCount: 0 });
@@ -422,11 +436,11 @@ async function swarmReal(count: number, layout: string, dir: string): Promise<Re
     const t0 = performance.now();
     dockerOk(
       'service', 'create', '--detach', '--name', 'bench', '--replicas', String(count), '--no-resolve-image',
-      '--limit-memory', '32m', '--reserve-cpu', '0.015', 'bench-busybox:v1', 'sleep', '3600',
+      '--limit-memory', '32m', '--reserve-cpu', '0.015', 'bench-busybox:v1',
     );
     let running = 0;
     let seconds = 0;
-    while ((seconds = (performance.now() - t0) / 1000) < 300) {
+    while ((seconds = (performance.now() - t0) / 1000) < 180) {
       const out = docker('service', 'ps', 'bench', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}').stdout;
       running = out.split('\n').filter((l) => l.startsWith('Running')).length;
       if (running >= count) break;
