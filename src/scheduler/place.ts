@@ -2,8 +2,9 @@
  * Task placement, minimal and pure: given container instances with their free resources and what
  * one task needs, choose an instance for each of `count` tasks, or say why each instance refused.
  *
- * The full pipeline (constraints, strategies, explanations) is planPlacement in plan.ts; this stays
- * for callers not yet moved to it (src/ecs/tasks.ts). Here feasibility is status + CPU + memory +
+ * The full pipeline (constraints, strategies, explanations) is planPlacement in plan.ts, which RunTask,
+ * StartTask and the service controller all use now; this file stays only for its PlacementCandidate
+ * type (ecs/task-reservation.ts reads a stored instance into one) until that moves. Here feasibility is status + CPU + memory +
  * static host ports, and ranking prefers the instance with the most free memory (a spread-like
  * default), ties broken by id, so results are deterministic. No I/O; callers read the instances and
  * commit the result themselves.
