@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Logger } from '../../edge/logger.js';
 import { SqliteStore } from '../../store/index.js';
-import { lbKeys, type TargetGroupRecord, type TargetHealthRecord, type TargetRecord } from '../model.js';
+import { lbIdOf, lbKeys, type TargetGroupRecord, type TargetHealthRecord, type TargetRecord } from '../model.js';
 import { startLbDataPlane, type LbDataPlane } from './dataplane.js';
-import { arnResourceId, backendName } from './haproxy-syntax.js';
+import { backendName } from './haproxy-syntax.js';
 import { runtimeCommand } from './runtime-api.js';
 import { MIN_SLOTS } from './servers.js';
 import { freePort, startBackend, type Backend } from './testing/backends.js';
@@ -92,7 +92,7 @@ const fastChecks = { HealthCheckPath: '/health', HealthCheckIntervalSeconds: 0.1
 
 const target = (tg: TargetGroupRecord, b: Backend, over: Partial<TargetRecord> = {}) => targetRecord(tg, '127.0.0.1', b.port, over);
 const healthOf = async (store: SqliteStore, tg: TargetGroupRecord, b: Backend) => {
-  const kv = await store.get(lbKeys.health(arnResourceId(tg.TargetGroupArn), '127.0.0.1', b.port));
+  const kv = await store.get(lbKeys.health(lbIdOf(tg.TargetGroupArn), '127.0.0.1', b.port));
   return kv === undefined ? undefined : (JSON.parse(kv.value) as TargetHealthRecord);
 };
 
@@ -287,7 +287,7 @@ describe('the LB data plane on real HAProxy', () => {
     expect(await healthOf(store, tgHealth, backends['bad']!)).toMatchObject({ State: 'unhealthy', Reason: 'Target.ResponseCodeMismatch', Description: 'Health checks failed with these codes: [500]' });
     await until('hang unhealthy', async () => (await healthOf(store, tgHealth, backends['hang']!))?.State === 'unhealthy');
     expect(await healthOf(store, tgHealth, backends['hang']!)).toMatchObject({ State: 'unhealthy', Reason: 'Target.Timeout' });
-    const closedPort = lbKeys.health(arnResourceId(tgHealth.TargetGroupArn), '127.0.0.1', 1);
+    const closedPort = lbKeys.health(lbIdOf(tgHealth.TargetGroupArn), '127.0.0.1', 1);
     await until('closed port unhealthy', async () => (await store.get(closedPort))?.value.includes('Target.FailedHealthChecks'));
     const before = backends['bad']!.requests.length + backends['hang']!.requests.length;
     for (let i = 0; i < 20; i++) expect(await servedBy(port, '/health-test/x')).toBe('good');
@@ -373,7 +373,7 @@ describe('the LB data plane on real HAProxy', () => {
     const many = Array.from({ length: MIN_SLOTS + 2 }, (_, i) => targetRecord(tgB, `i-${i}`, backends['c1']!.port, { Address: '127.0.0.1' }));
     await writeRecords(store, ...many);
     const healthy = async () => {
-      const kvs = (await store.range(lbKeys.healths(arnResourceId(tgB.TargetGroupArn)))).kvs;
+      const kvs = (await store.range(lbKeys.healths(lbIdOf(tgB.TargetGroupArn)))).kvs;
       return kvs.filter((kv) => (JSON.parse(kv.value) as TargetHealthRecord).State === 'healthy').length;
     };
     await until('b1 and ten more healthy', async () => (await healthy()) === many.length + 1);

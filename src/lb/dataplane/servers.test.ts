@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lbKeys, type TargetHealthRecord } from '../model.js';
-import { arnResourceId } from './haproxy-syntax.js';
+import { lbIdOf, lbKeys, type TargetHealthRecord } from '../model.js';
 import { emptyModel, type LbModel } from './model-view.js';
 import { desiredServers, MIN_SLOTS, planServers, serverOptions, slotCapacities, slotName, type ServerSpec } from './servers.js';
 import { targetGroupRecord, targetRecord } from './testing/fixture.js';
@@ -45,7 +44,7 @@ describe('desiredServers', () => {
     const [id, s] = [...out][0]!;
     expect(out.size).toBe(1);
     expect(id).toBe(`${s.backend}/10.0.0.7:8080`);
-    expect(s).toMatchObject({ address: '10.0.0.7', port: 8080, draining: false, knownHealthy: false, healthKey: lbKeys.health(arnResourceId(tg.TargetGroupArn), '10.0.0.7', 8080) });
+    expect(s).toMatchObject({ address: '10.0.0.7', port: 8080, draining: false, knownHealthy: false, healthKey: lbKeys.health(lbIdOf(tg.TargetGroupArn), '10.0.0.7', 8080) });
   });
 
   it('leaves out targets of unknown target groups', () => {
@@ -61,7 +60,7 @@ describe('desiredServers', () => {
 
   it('knows a target the store last saw healthy', () => {
     const t = targetRecord(tg, '10.0.0.7', 80);
-    const key = lbKeys.health(arnResourceId(tg.TargetGroupArn), '10.0.0.7', 80);
+    const key = lbKeys.health(lbIdOf(tg.TargetGroupArn), '10.0.0.7', 80);
     const health = (State: TargetHealthRecord['State']) => new Map([[key, { State, UpdatedAt: 1 }]]);
     expect([...desiredServers(model({ targets: [t], health: health('healthy') }), 0).values()][0]?.knownHealthy).toBe(true);
     expect([...desiredServers(model({ targets: [t], health: health('unhealthy') }), 0).values()][0]?.knownHealthy).toBe(false);

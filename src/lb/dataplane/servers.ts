@@ -4,8 +4,8 @@
  * (planServers). Both are pure; the data plane runs the commands and records what took effect.
  * Targets come and go with every task start and stop, so they change without a reload.
  */
-import { lbKeys, type TargetGroupRecord } from '../model.js';
-import { arnResourceId, backendName, serverName } from './haproxy-syntax.js';
+import { lbIdOf, lbKeys, type TargetGroupRecord } from '../model.js';
+import { backendName, serverName } from './haproxy-syntax.js';
 import { tgAttribute, type LbModel } from './model-view.js';
 
 /** Every server gets this weight: ELBv2 targets are equal, and slow start needs room to ramp. */
@@ -58,7 +58,7 @@ export function desiredServers(model: LbModel, now: number): Map<string, ServerS
     const tg = groups.get(t.TargetGroupArn);
     if (tg === undefined) continue;
     if (t.State === 'draining' && t.DrainUntil !== undefined && t.DrainUntil <= now) continue;
-    const healthKey = lbKeys.health(arnResourceId(t.TargetGroupArn), t.Id, t.Port);
+    const healthKey = lbKeys.health(lbIdOf(t.TargetGroupArn), t.Id, t.Port);
     const spec: ServerSpec = {
       backend: backendName(t.TargetGroupArn),
       name: serverName(t.Id, t.Port),

@@ -11,6 +11,7 @@
  */
 import type { Store } from '../../../store/store.js';
 import {
+  lbIdOf,
   lbKeys,
   type ActionRecord,
   type ListenerRecord,
@@ -127,7 +128,8 @@ export function targetRecord(tg: TargetGroupRecord, address: string, port: numbe
   return { TargetGroupArn: tg.TargetGroupArn, Id: address, Port: port, Address: address, State: 'registered', RegisteredAt: 0, ...fields };
 }
 
-const id = (arn: string) => arnResourceId(arn);
+/** Records are keyed as the API keys them. */
+const id = (arn: string) => lbIdOf(arn);
 
 /** Store writes for records, one key each, as the API keys them. */
 export async function writeRecords(store: Store, ...records: (LoadBalancerRecord | ListenerRecord | RuleRecord | TargetGroupRecord | TargetRecord)[]): Promise<void> {
