@@ -2,7 +2,9 @@
  * bench/registry: Berth's registry (a real `berth up`) side by side with Debian's docker-registry
  * (distribution 2.8) in the same run, on 127.0.0.1: skopeo push and pull MB/s of a ~100 MiB image
  * (median of 3), manifest GETs/s (32 keep-alive clients, 5 s), and pushes/s of 1 KiB OCI artifacts
- * to distinct repositories (16 clients, ≤ 2,000 or 10 s). Prints one JSON line. Needs `npm run build`.
+ * to distinct repositories (16 clients, ≤ 2,000 or 10 s), over raw HTTP and, to show what a skopeo
+ * process costs of its own, with skopeo (32 pushes, 4 at a time). Prints one JSON line. Needs
+ * `npm run build`.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -176,6 +178,48 @@ async function artifactPushes(t: Target, run: string): Promise<LoadResult> {
   }
 }
 
+// --- 1 KiB artifacts with skopeo: one process per push, as a CI job pushes -------------------------
+
+const SKOPEO_ARTIFACTS = 32;
+const SKOPEO_PARALLEL = 4;
+
+/** An OCI layout holding `n` artifacts tagged a0..a<n-1>, each a fresh 1 KiB blob and the empty config. */
+async function artifactLayout(dir: string, n: number): Promise<void> {
+  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await putBlob(dir, EMPTY_CONFIG);
+  const manifests = [];
+  for (let i = 0; i < n; i++) {
+    const layer = await putBlob(dir, randomBytes(1024));
+    const doc = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: 'application/vnd.berth.bench.v1',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG.length },
+        layers: [{ mediaType: 'application/octet-stream', ...layer }],
+      }),
+    );
+    manifests.push({ mediaType: OCI_MANIFEST, ...(await putBlob(dir, doc)), annotations: { 'org.opencontainers.image.ref.name': `a${i}` } });
+  }
+  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));
+}
+
+async function skopeoArtifactPushes(t: Target, layout: string, run: string): Promise<number> {
+  let next = 0;
+  const seconds = await timed(() =>
+    Promise.all(
+      Array.from({ length: SKOPEO_PARALLEL }, async () => {
+        while (next < SKOPEO_ARTIFACTS) {
+          const i = next++;
+          await exec('skopeo', ['copy', '--quiet', '--insecure-policy', '--dest-tls-verify=false', ...(t.creds ? ['--dest-creds', t.creds] : []), `oci:${layout}:a${i}`, `docker://${t.host}/bench/skopeo-${run}-${i}:v1`]);
+        }
+      }),
+    ),
+  );
+  return round(SKOPEO_ARTIFACTS / seconds);
+}
+
 // --- the run -----------------------------------------------------------------------------------------
 
 const scratch = await mkdtemp(join(tmpdir(), 'berth-bench-registry-'));
@@ -216,6 +260,9 @@ try {
   for (const t of targets) await manifestGets(t, 1); // warm up connections and caches
   const gets = { berth: await manifestGets(berthTarget, 5), docker_registry: await manifestGets(peerTarget, 5) };
   const artifacts = { berth: await artifactPushes(berthTarget, 'a'), docker_registry: await artifactPushes(peerTarget, 'a') };
+  const artifactsDir = join(scratch, 'artifacts');
+  await artifactLayout(artifactsDir, SKOPEO_ARTIFACTS);
+  const skopeoArtifacts = { berth: await skopeoArtifactPushes(berthTarget, artifactsDir, 's'), docker_registry: await skopeoArtifactPushes(peerTarget, artifactsDir, 's') };
 
   const figures = (name: Target['name']) => ({
     push_mb_per_s: mbPerSecond(pushSeconds[name]),
@@ -224,6 +271,7 @@ try {
     manifest_get_p99_ms: gets[name].p99_ms,
     artifact_pushes_per_s: artifacts[name].rps,
     artifact_push_p99_ms: artifacts[name].p99_ms,
+    skopeo_artifact_pushes_per_s: skopeoArtifacts[name],
     errors: gets[name].errors + artifacts[name].errors,
     push_seconds: pushSeconds[name].map((s) => round(s, 2)),
     pull_seconds: pullSeconds[name].map((s) => round(s, 2)),
@@ -242,6 +290,7 @@ try {
       bench: 'registry',
       image_mb: round(median(imageBytes) / MB),
       mb: 'MB = 10^6 bytes; MB/s = image bytes / seconds of one skopeo copy, median of 3',
+      artifacts: `artifact_pushes_per_s: raw HTTP, 16 clients; skopeo_artifact_pushes_per_s: ${SKOPEO_ARTIFACTS} skopeo processes, ${SKOPEO_PARALLEL} at a time`,
       berth: b,
       docker_registry: d,
       ratio_berth_to_docker_registry: ratios,
