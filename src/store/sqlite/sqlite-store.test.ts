@@ -186,15 +186,20 @@ describe('SqliteStore durability', () => {
     expect(held).toHaveLength(1);
     // Written to the WAL but not durable: nobody hears of it yet.
     const read = store.get('/k/a');
-    const revision = store.revision();
+    const listed = store.range('/k/');
     expect(await settled(write)).toBe(false);
     expect(await settled(read)).toBe(false);
-    expect(await settled(revision)).toBe(false);
+    expect(await settled(listed)).toBe(false);
     expect(await settled(next)).toBe(false);
+    // Reads of other keys, and the revision, answer at once with what is durable.
+    expect(await store.revision()).toBe(r0);
+    expect(await settled(store.get('/other'))).toBe(true);
+    expect(await settled(store.range('/other/'))).toBe(true);
     release();
     expect(await write).toBe(r0 + 1);
     expect(await read).toMatchObject({ value: '1', modRevision: r0 + 1 });
-    expect(await revision).toBe(r0 + 1);
+    expect((await listed).kvs.map((kv) => kv.value)).toEqual(['1']);
+    expect(await store.revision()).toBe(r0 + 1);
     const r = await next;
     expect(r.done ? [] : r.value.map((e) => e.kv.value)).toEqual(['1']);
     watch.close();

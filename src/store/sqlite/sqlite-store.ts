@@ -178,6 +178,8 @@ export class SqliteStore implements Store {
   private readonly durableWaiters: DurableWaiter[] = [];
   /** Commits not yet durable, in order, with the events watches will hear of once they are. */
   private readonly undelivered: Array<{ seq: number; revision: number; events: readonly WatchEvent[] }> = [];
+  /** Keys written by commits not yet durable, with the last such commit: reads of them wait. */
+  private readonly pendingKeys = new Map<string, number>();
   /** The revision that is on disk, which is all that watches may see. */
   private durableRev: number;
   private writesSinceCompaction = 0;
@@ -214,10 +216,13 @@ export class SqliteStore implements Store {
   }
 
   get(key: string): Promise<KeyValue | undefined> {
-    return this.run(() => {
-      checkKey(key);
-      return this.readKv(key);
-    });
+    return this.run(
+      () => {
+        checkKey(key);
+        return this.readKv(key);
+      },
+      () => this.pendingKeys.get(key) ?? 0,
+    );
   }
 
   range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
@@ -237,7 +242,7 @@ export class SqliteStore implements Store {
       const more = limit !== undefined && rows.length > limit;
       if (more) rows.length = limit;
       return { kvs: rows.map(toKv), more, count, revision: this.rev };
-    });
+    }, () => this.pendingUnder(prefix));
   }
 
   txn(compares: readonly Compare[], success: readonly Op[], failure: readonly Op[] = []): Promise<TxnResult> {
@@ -250,6 +255,7 @@ export class SqliteStore implements Store {
         if (applied.compactedTo !== undefined) this.compacted = applied.compactedTo;
         this.committed += 1;
         this.undelivered.push({ seq: this.committed, revision: this.rev, events: applied.events });
+        for (const e of applied.events) this.pendingKeys.set(e.kv.key, this.committed);
       }
       return { succeeded: applied.succeeded, revision: this.rev };
     });
@@ -273,8 +279,12 @@ export class SqliteStore implements Store {
     return watch;
   }
 
+  /** The durable revision: the latest any reader or watch can have seen. */
   revision(): Promise<number> {
-    return this.run(() => this.rev);
+    return this.run(
+      () => this.durableRev,
+      () => 0,
+    );
   }
 
   compact(revision: number): Promise<void> {
@@ -441,9 +451,12 @@ export class SqliteStore implements Store {
 
   /**
    * Every call checks the store is open, and a throw becomes a rejection as callers of a Promise
-   * expect. The answer is computed now, and given once every commit it could reflect is durable.
+   * expect. The answer is computed now, and given once every commit it could reflect is durable:
+   * `reflects` says the last commit that matters (by default every commit so far, as for a txn;
+   * a read needs only the commits that wrote the keys it read, so reads of other keys never wait
+   * for an fsync).
    */
-  private run<T>(fn: () => T): Promise<T> {
+  private run<T>(fn: () => T, reflects: () => number = () => this.committed): Promise<T> {
     let value: T;
     try {
       this.checkOpen();
@@ -451,8 +464,16 @@ export class SqliteStore implements Store {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    if (this.durable >= this.committed) return Promise.resolve(value);
-    return this.whenDurable(this.committed).then(() => value);
+    const seq = reflects();
+    if (this.durable >= seq) return Promise.resolve(value);
+    return this.whenDurable(seq).then(() => value);
+  }
+
+  /** The last commit not yet durable that wrote a key under `prefix`, or 0. */
+  private pendingUnder(prefix: string): number {
+    let last = 0;
+    for (const [key, seq] of this.pendingKeys) if (seq > last && key.startsWith(prefix)) last = seq;
+    return last;
   }
 
   /** Resolves once commit `seq` is on disk, starting an fsync if none is running. */
@@ -499,6 +520,7 @@ export class SqliteStore implements Store {
       delivered++;
     }
     this.undelivered.splice(0, delivered);
+    for (const [key, written] of this.pendingKeys) if (written <= seq) this.pendingKeys.delete(key);
     let released = 0;
     for (const w of this.durableWaiters) {
       if (w.seq > seq) break;
@@ -513,6 +535,7 @@ export class SqliteStore implements Store {
     this.broken = new StoreError('closed', `the store stopped: writing its log to disk failed (${err instanceof Error ? err.message : String(err)}); reopen it to see what is on disk`);
     for (const w of this.durableWaiters.splice(0)) w.reject(this.broken);
     this.undelivered.length = 0;
+    this.pendingKeys.clear();
     for (const watch of [...this.watches]) watch.end();
   }
 }
