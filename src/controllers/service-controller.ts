@@ -288,10 +288,14 @@ export function createServiceController(options: ServiceControllerOptions): Serv
     for (const arn of new Set([...entries.map((e) => e.view.taskDefinitionArn), ...(primary?.taskDefinition === undefined ? [] : [primary.taskDefinition])])) {
       tds.set(arn, await taskDefinition(arn));
     }
-    const behindLoadBalancer = service.loadBalancers.some((lb) => lb.targetGroupArn !== undefined);
+    const firstTargetGroup = service.loadBalancers.find((lb) => lb.targetGroupArn !== undefined)?.targetGroupArn;
     const tasks: TaskView[] = entries.map((e) => {
       const td = tds.get(e.view.taskDefinitionArn);
-      const target = behindLoadBalancer ? options.targetHealth?.(e.view.taskArn) : undefined;
+      // Behind a load balancer, a running task not yet registered is as good as a new target: initial.
+      const target =
+        firstTargetGroup === undefined || options.targetHealth === undefined
+          ? undefined
+          : (options.targetHealth(e.view.taskArn) ?? { targetGroupArn: firstTargetGroup, state: 'initial' as const });
       const view = target === undefined ? e.view : { ...e.view, targetHealth: target.state, targetGroupArn: target.targetGroupArn };
       return td === undefined ? view : { ...view, healthChecked: td.containerDefinitions.some((c) => c.essential && c.healthCheck !== undefined) };
     });
@@ -569,6 +573,8 @@ export function placementRequestOf(service: Service, td: TaskDefinition, launch:
     launchType: launch.launchType === 'EXTERNAL' ? 'EXTERNAL' : 'EC2',
     constraints: [...service.placementConstraints, ...fromTd],
     strategy: service.placementStrategy,
+    // Hosts must have what the task definition needs (agents advertise ECS's capability attributes).
+    requiresAttributes: (td.requiresAttributes ?? []).map((a) => ({ name: a.name, ...(a.value === undefined ? {} : { value: a.value }) })),
   };
 }
 
