@@ -18,15 +18,15 @@ import { mergeTags, type Tag } from '../ecs/tags.js';
 import { taskDefinitionTags } from '../ecs/task-definitions.js';
 import type { StoredTaskDefinition, TaskDefinition } from '../ecs/task-definition-types.js';
 import type { TaskOverride } from '../ecs/task-overrides.js';
-import { instanceIdOf, placementCandidate, reserveOnInstance } from '../ecs/task-reservation.js';
+import { instanceIdOf, reserveOnInstance } from '../ecs/task-reservation.js';
 import { epochSeconds, taskDefinitionRefOf, taskReservation, type Task, type TaskReservation } from '../ecs/task-shape.js';
-import { commitNewTasks, newTasks, stopTaskInStore, type ReadInstance, type Slot, type TaskSpec } from '../ecs/tasks.js';
+import { commitNewTasks, instanceStateOfStored, newTasks, stopTaskInStore, type ReadInstance, type Slot, type TaskSpec } from '../ecs/tasks.js';
 import { consoleLogger, type Logger } from '../edge/index.js';
 import type { RequestContext } from '../protocols/index.js';
 import { planPlacement, type PlacementPlan } from '../scheduler/plan.js';
 import { InvalidPlacementRequest, type PlacementConstraint, type PlacementRequest } from '../scheduler/request.js';
 import type { Random } from '../scheduler/rng.js';
-import { NO_PORTS, type ClusterState, type InstanceState } from '../scheduler/state.js';
+import type { ClusterState } from '../scheduler/state.js';
 import { StoreError, type Op, type Store, type Watch } from '../store/index.js';
 import type { TargetHealth, TaskView } from './deployments.js';
 import { AgentDisconnections, stopLostTask } from './host-loss.js';
@@ -578,29 +578,8 @@ export function placementRequestOf(service: Service, td: TaskDefinition, launch:
   };
 }
 
-/** A stored container instance as the scheduler sees it, with its unstopped tasks counted by group. */
-export function instanceStateOf(ci: ContainerInstance, taskGroups: ReadonlyMap<string, number>): InstanceState {
-  const free = placementCandidate(ci);
-  const gpus = ci.remainingResources.find((r) => r.name === 'GPU')?.stringSetValue?.length ?? 0;
-  return {
-    id: free.id,
-    status: ci.status,
-    agentConnected: ci.agentConnected,
-    registeredAt: new Date(ci.registeredAt * 1000),
-    ec2InstanceId: ci.ec2InstanceId,
-    agentVersion: ci.versionInfo.agentVersion,
-    // ECS Anywhere hosts carry managed-instance ids (mi-…); they take EXTERNAL tasks.
-    launchType: ci.ec2InstanceId.startsWith('mi-') ? 'EXTERNAL' : 'EC2',
-    attributes: Object.fromEntries(ci.attributes.map((a) => [a.name, a.value ?? null])),
-    free: { cpu: free.cpu, memory: free.memory, gpus },
-    reservedPorts: {
-      tcp: free.tcpPorts.length === 0 ? NO_PORTS : new Set(free.tcpPorts),
-      udp: free.udpPorts.length === 0 ? NO_PORTS : new Set(free.udpPorts),
-    },
-    taskGroups,
-    runningTasksCount: ci.runningTasksCount,
-  };
-}
+/** A stored container instance as the scheduler sees it, with its unstopped tasks counted by group (as RunTask sees it). */
+export const instanceStateOf = instanceStateOfStored;
 
 /** Whether a change to an instance can change where tasks may go (not just how much is free on it). */
 function placementChanged(before: ContainerInstance, after: ContainerInstance): boolean {
