@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerth, type AwsCli, type Berth } from './harness.js';
+import { connectFakeAgent, startBerth, type AwsCli, type Berth } from './harness.js';
 
 let berth: Berth;
 beforeAll(async () => {
@@ -110,8 +110,14 @@ describe.each(['v1', 'v2'] as const)('AWS CLI %s', (cli: AwsCli) => {
     expect(described.containerInstances[0].attributes).toEqual(expect.arrayContaining([{ name: 'zone', value: 'a' }]));
   });
 
-  it('runs, describes, lists and stops tasks, keeping overrides; the tasks-stopped waiter works', () => {
+  it('runs, describes, lists and stops tasks, keeping overrides; the tasks-stopped waiter works', async () => {
     const family = `web-${cli}`;
+    // ECS places only where an agent is connected: the instance registered above gets a session.
+    const [instance] = ecs('list-container-instances', '--cluster', cluster).containerInstanceArns as string[];
+    await using _agent = await connectFakeAgent(berth, cluster, instance!, [
+      { name: 'CPU', type: 'INTEGER', integerValue: 2048 },
+      { name: 'MEMORY', type: 'INTEGER', integerValue: 4096 },
+    ]);
     const run = ecs('run-task', '--cluster', cluster, '--task-definition', family, '--count', '2', '--started-by', 'e2e',
       '--overrides', JSON.stringify({ containerOverrides: [{ name: 'web', environment: [{ name: 'MODE', value: 'test' }] }] }));
     expect(run.failures).toEqual([]);

@@ -4,7 +4,7 @@
  */
 import * as ECS from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startBerth, type Berth } from './harness.js';
+import { connectFakeAgent, startBerth, type Berth } from './harness.js';
 
 let berth: Berth;
 let ecs: ECS.ECSClient;
@@ -60,6 +60,11 @@ it('drives clusters, task definitions, instances, attributes, tasks, services, t
   const ec2Td = await ecs.send(new ECS.RegisterTaskDefinitionCommand({
     family: 'sdk-ec2', containerDefinitions: [{ name: 'app', image: 'busybox', memory: 256, cpu: 256 }],
   }));
+  // ECS places only where an agent is connected: the instance gets a session, as its host's agent would open.
+  await using _agent = await connectFakeAgent(berth, cluster, ciArn, [
+    { name: 'CPU', type: 'INTEGER', integerValue: 1024 },
+    { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 },
+  ]);
   const started = await ecs.send(new ECS.StartTaskCommand({ cluster, taskDefinition: 'sdk-ec2', containerInstances: [ciArn] }));
   expect(started.tasks?.[0]?.containerInstanceArn).toBe(ciArn);
   expect(started.tasks?.[0]?.taskDefinitionArn).toBe(ec2Td.taskDefinition?.taskDefinitionArn);

@@ -8,6 +8,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { agentCapabilities } from '../../src/agent/capabilities.js';
+import { PROTOCOL_VERSION } from '../../src/agent/protocol.js';
+import { connectSession, type HelloMessage } from '../../src/agent/session-client.js';
 import { readCredentialsFile } from '../../src/protocols/credentials-file.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -242,4 +245,43 @@ export async function waitForAgent(berth: Berth): Promise<void> {
     if (arns.length === 0) return undefined;
     return ecs('describe-container-instances', '--container-instances', arns[0]!).containerInstances[0].agentConnected === true ? true : undefined;
   });
+}
+
+/**
+ * An agent session for a container instance registered through the API (as a host's agent would
+ * hold): ECS places tasks only on instances whose agent is connected. It runs nothing; a task it is
+ * told to stop it reports STOPPED, so the API's stop and the tasks-stopped waiter behave as on a host.
+ * Resolves once the instance shows agentConnected; dispose it to disconnect.
+ */
+export async function connectFakeAgent(
+  berth: Berth,
+  cluster: string,
+  containerInstanceArn: string,
+  totalResources: HelloMessage['totalResources'],
+): Promise<AsyncDisposable> {
+  const session = connectSession({
+    endpoint: berth.endpoint,
+    credentials: berth.credentials,
+    region: 'us-east-1',
+    hello: () => ({
+      type: 'hello',
+      protocolVersion: PROTOCOL_VERSION,
+      cluster,
+      containerInstanceArn,
+      totalResources,
+      attributes: [{ name: 'ecs.os-type', value: 'linux' }, ...agentCapabilities({ initProcess: false })],
+      agentVersion: 'e2e-fake',
+      hostname: 'e2e-fake-host',
+      runningTaskArns: [],
+    }),
+    onMessage: (m) => {
+      if (m.type === 'stopTask') session.send({ type: 'taskStateChange', change: { taskArn: m.taskArn, status: 'STOPPED', containers: [] } });
+    },
+    logger: { error: () => undefined, warn: () => undefined, debug: () => undefined },
+  });
+  const ecs = (...args: string[]) => berth.awsOk('v1', ['ecs', ...args]);
+  await until('the fake agent to connect', () =>
+    ecs('describe-container-instances', '--cluster', cluster, '--container-instances', containerInstanceArn).containerInstances[0].agentConnected === true ? true : undefined,
+  );
+  return { [Symbol.asyncDispose]: () => session.close() };
 }
