@@ -336,7 +336,9 @@ export class RuncDriver implements Driver {
     if (state.status !== 'running') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not running`);
     const max = options.maxOutputBytes ?? 4096;
     const pidFile = join(dir, `exec-${randomBytes(6).toString('hex')}.pid`);
-    const child = spawn(this.runc, ['--root', this.runcRoot, 'exec', '--pid-file', pidFile, id, ...args], {
+    // One pipe for both streams (runc hands its stdio to the command), so the output keeps the order
+    // in which the command wrote it; two pipes would interleave as their reads happen to land.
+    const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', this.runc, '--root', this.runcRoot, 'exec', '--pid-file', pidFile, id, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const chunks: Buffer[] = [];
