@@ -737,7 +737,9 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   /** Reads a running container's usage now, keeping the reading before as `previous`. */
   async function sample(c: ContainerRecord): Promise<StatsPair | undefined> {
-    if (c.phase !== 'running' && c.phase !== 'stopping') return undefined;
+    // 'starting' too: the container's own first request (its metadata /stats) can come before the
+    // manager has seen its start return; the driver answers NotFound/Conflict if it is not up yet.
+    if (c.phase !== 'starting' && c.phase !== 'running' && c.phase !== 'stopping') return undefined;
     let stats;
     try {
       stats = await driver.stats(c.runtimeId);
