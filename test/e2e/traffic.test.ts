@@ -104,7 +104,7 @@ it('routes a listener by path to two services of busybox tasks, each task a heal
     const services = ecs('describe-services', '--services', 'web', 'api').services as any[];
     const done = services.every((s) => s.deployments[0].rolloutState === 'COMPLETED');
     return done && healthyTargets(tg.web!) === 3 && healthyTargets(tg.api!) === 2 ? true : undefined;
-  }, 120_000);
+  }, 300_000);
 
   const web = await tally('/', 30);
   expect([...web.keys()].every((b) => b.startsWith('web 1 '))).toBe(true);
@@ -113,7 +113,7 @@ it('routes a listener by path to two services of busybox tasks, each task a heal
   expect([...api.keys()].every((b) => b.startsWith('api 1 '))).toBe(true);
   expect(api.size).toBe(2);
   expect((await get('/nothing-here')).status).toBe(404);
-});
+}, 420_000);
 
 // Before the listener changes below: a change of listeners or rules reloads HAProxy, and a reload
 // closes idle keep-alive client connections (a client racing that close sees a reset).
