@@ -202,6 +202,9 @@ export async function startBerth(options: StartOptions = {}): Promise<Berth> {
       if (options.agent) {
         removeLeftoverContainers(join(home, 'agent', 'runtime', 'runc'));
         unmountUnder(home);
+        // Their host-port mappings too: a later run's task given the same host port would otherwise
+        // be sent to a dead container's address by the stale rule ahead of its own.
+        for (const chain of ['BERTH-DNAT-berth-br', 'BERTH-DNAT-berth-vpc']) spawnSync('iptables', ['-t', 'nat', '-F', chain]);
       }
       rmSync(home, { recursive: true, force: true });
     },
