@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   CONTAINER_ID_PATTERN, type ContainerSpec, type ContainerState, type ContainerStats, type Driver, type ExecOptions,
@@ -17,6 +17,7 @@ import { invalidSpec, isRuntimeError, RuntimeError } from '../errors.js';
 import { resolveProcess, stopSignal } from '../process.js';
 import { ALL_CAPABILITIES } from '../runc/bundle.js';
 import { readFileInRoot } from '../runc/rootfs.js';
+import { checkSpecOnHost } from '../runc/runc-driver.js';
 import { stopWithTimeout } from '../stop.js';
 import { dockerCreateBody, type DockerCreateBody, LABELS, specLabels } from './container-config.js';
 import { DockerEngine, EngineError, readAll } from './engine.js';
@@ -112,16 +113,7 @@ export class DockerDriver implements Driver {
 
   async create(spec: ContainerSpec): Promise<ContainerState> {
     // Decide everything first: a spec that breaks a rule leaves nothing behind.
-    if (!CONTAINER_ID_PATTERN.test(spec.id)) {
-      throw invalidSpec('id', `"${spec.id}" must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
-    }
-    const rootStat = await stat(spec.rootfs).catch(() => undefined);
-    if (!spec.rootfs.startsWith('/') || !rootStat?.isDirectory()) throw invalidSpec('rootfs', `"${spec.rootfs}" is not a directory`);
-    for (const [i, m] of (spec.mounts ?? []).entries()) {
-      if (m.sourcePath.startsWith('/') && !existsSync(m.sourcePath)) {
-        throw invalidSpec(`mounts[${i}].sourcePath`, `"${m.sourcePath}" does not exist on the host`);
-      }
-    }
+    await checkSpecOnHost(spec);
     const [passwd, group] = await Promise.all([readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group')]);
     const proc = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
     const signal = stopSignal(spec.image);

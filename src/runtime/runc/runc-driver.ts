@@ -131,16 +131,7 @@ export class RuncDriver implements Driver {
 
   async create(spec: ContainerSpec): Promise<ContainerState> {
     // Decide everything first: a spec that breaks a rule leaves nothing behind.
-    if (!CONTAINER_ID_PATTERN.test(spec.id)) {
-      throw invalidSpec('id', `"${spec.id}" must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
-    }
-    const rootStat = await stat(spec.rootfs).catch(() => undefined);
-    if (!spec.rootfs.startsWith('/') || !rootStat?.isDirectory()) throw invalidSpec('rootfs', `"${spec.rootfs}" is not a directory`);
-    for (const [i, m] of (spec.mounts ?? []).entries()) {
-      if (m.sourcePath.startsWith('/') && !existsSync(m.sourcePath)) {
-        throw invalidSpec(`mounts[${i}].sourcePath`, `"${m.sourcePath}" does not exist on the host`);
-      }
-    }
+    await checkSpecOnHost(spec);
     if (spec.network.mode === 'netns' && !existsSync(spec.network.path)) {
       throw invalidSpec('network.path', `"${spec.network.path}" does not exist`);
     }
@@ -503,4 +494,21 @@ export class RuncDriver implements Driver {
 function stderrOf(err: unknown): string {
   const e = err as { stderr?: string; message?: string };
   return (e.stderr || e.message || String(err)).trim();
+}
+
+/**
+ * What a spec names on the host: a valid id, a rootfs directory and existing mount sources. Every
+ * driver checks these first, so a bad spec leaves nothing behind.
+ */
+export async function checkSpecOnHost(spec: ContainerSpec): Promise<void> {
+  if (!CONTAINER_ID_PATTERN.test(spec.id)) {
+    throw invalidSpec('id', `"${spec.id}" must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+  }
+  const rootStat = await stat(spec.rootfs).catch(() => undefined);
+  if (!spec.rootfs.startsWith('/') || !rootStat?.isDirectory()) throw invalidSpec('rootfs', `"${spec.rootfs}" is not a directory`);
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    if (m.sourcePath.startsWith('/') && !existsSync(m.sourcePath)) {
+      throw invalidSpec(`mounts[${i}].sourcePath`, `"${m.sourcePath}" does not exist on the host`);
+    }
+  }
 }
