@@ -7,7 +7,8 @@
  * revision it compared at. Sending is idempotent on the agent's side, so a comparison repeated
  * after a reconnect, a watch restart or a race costs a duplicate message, never a wrong state.
  * Reports are written with compare-and-swap, together with the ListTasks index entry and the
- * instance's counts and reservation, in one transaction.
+ * instance's counts and reservation, in one transaction; reports arriving together (from any
+ * session) share one transaction (agent-hub-reports.ts), and each is acked once that is durable.
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
@@ -23,17 +24,16 @@ import {
   type TaskStateChange,
 } from '../agent/protocol.js';
 import { clusterNameOf, parseEcsArn } from '../ecs/arn.js';
-import { containerInstanceOperations, setAgentConnected, type ContainerInstance } from '../ecs/container-instances.js';
+import { containerInstanceOperations, setAgentConnected } from '../ecs/container-instances.js';
 import { keys } from '../ecs/keys.js';
 import { readJson } from '../ecs/repo.js';
 import type { StoredTaskDefinition, TaskDefinition } from '../ecs/task-definition-types.js';
-import { instanceIdOf, releaseOnInstance } from '../ecs/task-reservation.js';
-import { taskDefinitionRefOf, taskReservation, type Task, type TaskReservation } from '../ecs/task-shape.js';
-import { taskIndexOps } from '../ecs/tasks.js';
+import { instanceIdOf } from '../ecs/task-reservation.js';
+import { taskDefinitionRefOf, type Task } from '../ecs/task-shape.js';
 import { consoleLogger, verifySigV4, type CredentialLookup, type Logger, type UpgradeHandler } from '../edge/index.js';
-import { BerthError, toBerthError, type Caller, type RequestContext } from '../protocols/index.js';
-import { StoreError, type Compare, type Op, type Store, type Watch, type WatchEvent } from '../store/index.js';
-import { applyTaskStateChange, instanceEffect } from './task-state.js';
+import { toBerthError, type Caller, type RequestContext } from '../protocols/index.js';
+import { StoreError, type Store, type Watch, type WatchEvent } from '../store/index.js';
+import { createReportWriter, type ReportOutcome } from './agent-hub-reports.js';
 
 /** How often each side sends a heartbeat by default; the agent learns the server's from `welcome`. */
 export const DEFAULT_HEARTBEAT_MS = 10_000;
@@ -108,6 +108,12 @@ interface Session {
   closed: boolean;
   /** Messages are handled one at a time, in order: reports about one task must not overtake. */
   chain: Promise<void>;
+  /**
+   * What follows the reports' commits, in the order they arrived: acks (an ack covers every earlier
+   * seq, so it must never pass a report still being written) and what a stored report implies.
+   */
+  acks: Promise<void>;
+  /** Messages received and not yet done with (a report is done once acked). */
   pending: number;
   following: Promise<void>;
   disconnected: Promise<void>;
@@ -144,7 +150,6 @@ interface ClusterFeed {
 
 /** Stop codes the protocol carries; others (SpotInterruption…) are not the agent's business. */
 const PROTOCOL_STOP_CODES: readonly string[] = ['TaskFailedToStart', 'EssentialContainerExited', 'UserInitiated', 'ServiceSchedulerInitiated'];
-const MAX_CAS_ATTEMPTS = 20;
 const MAX_CACHED_TASK_DEFINITIONS = 1024;
 const PAGE = 500;
 /** Past this many unhandled messages the socket stops reading until the backlog drains. */
@@ -174,6 +179,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
   const usages = new Map<string, TaskUsage>();
   const taskDefinitions = new Map<string, TaskDefinition>();
   const feeds = new Map<string, ClusterFeed>();
+  const reports = createReportWriter({ store, now, taskDefinitionOf: (task) => taskDefinitionOf(task) });
   let closed = false;
 
   // A key of another account is as unknown here as at the edge.
@@ -222,6 +228,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
       lastHeard: Date.now(),
       closed: false,
       chain: Promise.resolve(),
+      acks: Promise.resolve(),
       pending: 0,
       following: Promise.resolve(),
       disconnected: Promise.resolve(),
@@ -237,10 +244,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
       session.chain = session.chain
         .then(() => handle(session, data, isBinary))
         .catch((err: unknown) => logger.error('agent message handling failed', { instance: session.instance?.arn, error: err }))
-        .finally(() => {
-          session.pending--;
-          if (session.pending < LOW_WATER && ws.isPaused) ws.resume();
-        });
+        .finally(() => done(session));
     });
     ws.on('error', (err) => logger.warn('agent session failed', { instance: session.instance?.arn, error: err }));
     ws.on('close', () => endSession(session));
@@ -251,6 +255,12 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
         send(session, { type: 'heartbeat', at: now().getTime() });
       }
     }, heartbeatMs);
+  }
+
+  /** One received message is done with: the socket reads again once the backlog is low. */
+  function done(session: Session): void {
+    session.pending--;
+    if (session.pending < LOW_WATER && session.ws.isPaused) session.ws.resume();
   }
 
   /** Ends a session once: stops its timer and watch, closes its socket, and updates agentConnected. */
@@ -359,41 +369,55 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
     session.following = follow(session, instance);
   }
 
-  async function onTaskStateChange(session: Session, instance: InstanceRef, change: TaskStateChange, seq: number | undefined): Promise<void> {
+  /**
+   * Hands the report to the group commit and returns at once, so the session's next reports can
+   * join the same transaction; what follows its commit (the ack first of all) runs in arrival order.
+   */
+  function onTaskStateChange(session: Session, instance: InstanceRef, change: TaskStateChange, seq: number | undefined): void {
+    // Once a report of this session could not be stored, no later ack may be sent: it would cover it.
     const ack = () => {
-      if (seq !== undefined) send(session, { type: 'ack', seq });
+      if (seq !== undefined && !session.closed) send(session, { type: 'ack', seq });
     };
     const id = taskIdIn(change.taskArn, instance.cluster);
+    let written: Promise<ReportOutcome | undefined>;
     if (id === undefined) {
-      sendError(session, 'InvalidTaskArn', `${change.taskArn} is not a task ARN of cluster ${instance.cluster}.`);
-      return ack();
+      written = Promise.resolve(undefined);
+    } else {
+      // Before the write: the watch may deliver the write's event before its outcome is seen here.
+      if (change.status === 'STOPPED') session.agentRuns.delete(change.taskArn);
+      else session.agentRuns.add(change.taskArn);
+      written = reports.write(instance, id, change);
     }
-    // Before the write: the watch may deliver the write's event before this function resumes.
-    if (change.status === 'STOPPED') session.agentRuns.delete(change.taskArn);
-    else session.agentRuns.add(change.taskArn);
-    let outcome: StoreOutcome;
-    try {
-      outcome = await storeTaskStateChange(instance, id, change);
-    } catch (err) {
-      // Not acked: the agent resends the change after it reconnects.
-      logger.error('could not store a task state change', { task: change.taskArn, error: err });
-      sendError(session, 'ServerException', 'The task state change could not be stored; reconnect and send it again.');
-      endSession(session, 1011, 'store failure');
-      return;
-    }
-    if ('refused' in outcome) {
-      sendError(session, outcome.refused.code, outcome.refused.message);
-      return ack();
-    }
-    const task = outcome.task;
-    if (task.lastStatus === 'STOPPED') {
-      session.onInstance.delete(task.taskArn);
-      usages.delete(task.taskArn);
-      // The control plane finished the task already (stopped before the agent reported), yet the
-      // agent says it lives: make it stop.
-      if (change.status !== 'STOPPED' && !session.stopsSent.has(task.taskArn)) sendStop(session, task);
-    }
-    ack();
+    session.pending++;
+    session.acks = session.acks
+      .then(async () => {
+        let outcome: ReportOutcome | undefined;
+        try {
+          outcome = await written;
+        } catch (err) {
+          if (session.closed) return;
+          // Not acked: the agent resends the change after it reconnects.
+          logger.error('could not store a task state change', { task: change.taskArn, error: err });
+          sendError(session, 'ServerException', 'The task state change could not be stored; reconnect and send it again.');
+          endSession(session, 1011, 'store failure');
+          return;
+        }
+        if (outcome === undefined) {
+          sendError(session, 'InvalidTaskArn', `${change.taskArn} is not a task ARN of cluster ${instance.cluster}.`);
+        } else if ('refused' in outcome) {
+          sendError(session, outcome.refused.code, outcome.refused.message);
+        } else if (outcome.task.lastStatus === 'STOPPED') {
+          const task = outcome.task;
+          session.onInstance.delete(task.taskArn);
+          usages.delete(task.taskArn);
+          // The control plane finished the task already (stopped before the agent reported), yet the
+          // agent says it lives: make it stop.
+          if (change.status !== 'STOPPED' && !session.stopsSent.has(task.taskArn)) sendStop(session, task);
+        }
+        ack();
+      })
+      .catch((err: unknown) => logger.error('handling a stored task state change failed', { instance: instance.arn, error: err }))
+      .finally(() => done(session));
   }
 
   function onStats(session: Session, instance: InstanceRef, stats: Extract<AgentMessage, { type: 'stats' }>): void {
@@ -594,7 +618,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
       reason: `The task definition ${task.taskDefinitionArn} is not available.`,
       containers: [],
     };
-    const outcome = await storeTaskStateChange(instance, id, failed);
+    const outcome = await reports.write(instance, id, failed);
     if ('refused' in outcome) logger.warn('could not fail a task without a task definition', { task: task.taskArn, ...outcome.refused });
   }
 
@@ -623,52 +647,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
     endSession(session, CLOSE_REFUSED, code.slice(0, 100));
   }
 
-  // ---- reports → the store ---------------------------------------------------------------------
-
-  type StoreOutcome = { readonly task: Task } | { readonly refused: { readonly code: string; readonly message: string } };
-
-  /**
-   * Applies a report to the stored task with compare-and-swap; in the same transaction: the
-   * ListTasks index (desiredStatus may change) and the instance's counts and reservation.
-   */
-  async function storeTaskStateChange(instance: InstanceRef, id: string, change: TaskStateChange): Promise<StoreOutcome> {
-    const taskKey = keys.task(instance.cluster, id);
-    const instanceKey = keys.containerInstance(instance.cluster, instance.id);
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await readJson<Task>(store, taskKey);
-      if (current === undefined) return { refused: { code: 'TaskNotFound', message: `There is no task ${change.taskArn}.` } };
-      if (current.value.containerInstanceArn !== instance.arn) {
-        return { refused: { code: 'TaskNotOnInstance', message: `The task ${change.taskArn} is not placed on ${instance.arn}.` } };
-      }
-      const td = await taskDefinitionOf(current.value);
-      const essential = td === undefined ? undefined : new Set(td.containerDefinitions.filter((c) => c.essential).map((c) => c.name));
-      const next = applyTaskStateChange(current.value, change, now(), essential);
-      if (next === current.value) return { task: next };
-
-      const compares: Compare[] = [{ key: taskKey, target: 'mod', op: '=', value: current.modRevision }];
-      const ops: Op[] = [{ type: 'put', key: taskKey, value: JSON.stringify(next) }, ...taskIndexOps(instance.cluster, current.value, next)];
-      const effect = instanceEffect(current.value, next);
-      if (effect.kind !== 'none') {
-        // A force-deregistered instance has no counts left to keep.
-        const ci = await readJson<ContainerInstance>(store, instanceKey);
-        if (ci !== undefined) {
-          const updated =
-            effect.kind === 'started'
-              ? {
-                  ...ci.value,
-                  pendingTasksCount: Math.max(0, ci.value.pendingTasksCount - 1),
-                  runningTasksCount: ci.value.runningTasksCount + 1,
-                  version: ci.value.version + 1,
-                }
-              : releaseOnInstance(ci.value, reservationOf(current.value, td), effect.wasRunning);
-          compares.push({ key: instanceKey, target: 'mod', op: '=', value: ci.modRevision });
-          ops.push({ type: 'put', key: instanceKey, value: JSON.stringify(updated) });
-        }
-      }
-      if ((await store.txn(compares, ops)).succeeded) return { task: next };
-    }
-    throw new BerthError('ServerException', `Too many concurrent changes to ${change.taskArn} and its container instance.`);
-  }
+  // ---- task definitions ------------------------------------------------------------------------
 
   /** The task's task definition (tags dropped), cached: a registered revision never changes. */
   async function taskDefinitionOf(task: Task): Promise<TaskDefinition | undefined> {
@@ -701,6 +680,9 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
       for (const session of sessions) endSession(session, 1001, 'server shutting down');
       for (const feed of feeds.values()) feed.watch?.close();
       await Promise.all(sessions.map((s) => Promise.all([s.following, s.chain, s.disconnected])));
+      // Reports taken before the end are written (and acked where the socket still listens).
+      await Promise.all(sessions.map((s) => s.acks));
+      await reports.drain();
       await Promise.all([...feeds.values()].map((f) => f.running));
       await Promise.all([...connectedWrites.values()]);
       // A peer that does not answer the close handshake must not hold the HTTP server open.
@@ -711,12 +693,6 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/** What a task holds on its instance: its cpu and memory as stored, static host ports from its task definition. */
-function reservationOf(task: Task, td: TaskDefinition | undefined): TaskReservation {
-  const ports = td === undefined ? { tcpPorts: [], udpPorts: [] } : taskReservation(td, task.overrides);
-  return { cpu: Number(task.cpu ?? 0), memory: Number(task.memory ?? 0), tcpPorts: ports.tcpPorts, udpPorts: ports.udpPorts };
-}
 
 /** The task id of an ARN of a task in `cluster` (long ARN format), else undefined. */
 function taskIdIn(taskArn: string, cluster: string): string | undefined {

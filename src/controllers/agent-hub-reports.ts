@@ -1,0 +1,252 @@
+/**
+ * Agent reports → the store, in group commits. Reports that arrive while a commit is under way (or
+ * in the same event-loop turn) are written together in ONE transaction: each task with
+ * compare-and-swap on its revision, its ListTasks index entry, and each container instance's counts
+ * and reservation once for all of its reports. A report's outcome is given only once the commit
+ * holding it is durable (the store resolves txn() then), so an agent never forgets a change that
+ * could still be lost.
+ *
+ * Reports about one task are applied in the order they were written; one the store cannot take
+ * (its task is gone or on another instance) is refused alone and the rest of its batch commits.
+ * When a batch keeps losing its compare-and-swap to other writers (the service controller stopping
+ * tasks, placements reserving on the same instances), its reports are written one by one instead.
+ */
+import type { TaskStateChange } from '../agent/protocol.js';
+import type { ContainerInstance } from '../ecs/container-instances.js';
+import { keys } from '../ecs/keys.js';
+import { readJson, type Stored } from '../ecs/repo.js';
+import type { TaskDefinition } from '../ecs/task-definition-types.js';
+import { releaseOnInstance } from '../ecs/task-reservation.js';
+import { taskReservation, type Task, type TaskReservation } from '../ecs/task-shape.js';
+import { taskIndexOps } from '../ecs/tasks.js';
+import { BerthError } from '../protocols/index.js';
+import type { Compare, Op, Store } from '../store/index.js';
+import { applyTaskStateChange, instanceEffect } from './task-state.js';
+
+/** Which container instance a report speaks for. */
+export interface ReportingInstance {
+  readonly cluster: string;
+  /** The instance id (the last part of its ARN). */
+  readonly id: string;
+  readonly arn: string;
+}
+
+export type ReportOutcome = { readonly task: Task } | { readonly refused: { readonly code: string; readonly message: string } };
+
+export interface ReportWriterOptions {
+  readonly store: Store;
+  readonly now: () => Date;
+  /** The task's task definition (for its essential containers and reservation), cached by the caller. */
+  readonly taskDefinitionOf: (task: Task) => Promise<TaskDefinition | undefined>;
+  /** At most this many reports in one transaction (default 128). */
+  readonly maxBatch?: number;
+  /** At most this many operations in one transaction (default 128, etcd's default --max-txn-ops). */
+  readonly maxOps?: number;
+}
+
+export interface ReportWriter {
+  /**
+   * Queues a report of `instance` about the task `taskId` of its cluster. Resolves with the task as
+   * stored (or as it was, when the report changed nothing) once durable, or with why it was refused;
+   * rejects when the store failed (nothing of it can be taken as stored).
+   */
+  write(instance: ReportingInstance, taskId: string, change: TaskStateChange): Promise<ReportOutcome>;
+  /** Resolves once every report queued so far has its outcome. */
+  drain(): Promise<void>;
+}
+
+/** Fresh decisions a batch gets when its compare-and-swap fails, before its reports go one by one. */
+const BATCH_ATTEMPTS = 3;
+/** Compare-and-swap attempts of one report written alone. */
+const SINGLE_ATTEMPTS = 20;
+const DEFAULT_MAX_BATCH = 128;
+const DEFAULT_MAX_OPS = 128;
+
+interface Queued {
+  readonly instance: ReportingInstance;
+  readonly taskId: string;
+  readonly change: TaskStateChange;
+  readonly resolve: (outcome: ReportOutcome) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** One task as the batch reads and changes it. */
+interface TaskSlot {
+  readonly key: string;
+  readonly cluster: string;
+  readonly stored: Stored<Task> | undefined;
+  current: Task | undefined;
+}
+
+interface InstanceSlot {
+  readonly key: string;
+  readonly stored: Stored<ContainerInstance> | undefined;
+  current: ContainerInstance | undefined;
+}
+
+/** A batch decided: what each report gets, and the transaction that stores them all. */
+interface Plan {
+  readonly outcomes: (ReportOutcome | { readonly error: unknown })[];
+  readonly compares: Compare[];
+  readonly ops: Op[];
+}
+
+/**
+ * @example
+ *   const reports = createReportWriter({ store, now: () => new Date(), taskDefinitionOf });
+ *   const outcome = await reports.write(instance, taskId, change); // durable once it resolves
+ */
+export function createReportWriter(options: ReportWriterOptions): ReportWriter {
+  const { store } = options;
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  const maxOps = options.maxOps ?? DEFAULT_MAX_OPS;
+  const queue: Queued[] = [];
+  let flushing: Promise<void> | undefined;
+
+  function schedule(): void {
+    if (flushing !== undefined) return; // The running flush takes what arrived meanwhile as its next batch.
+    flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(flush)
+      .finally(() => {
+        flushing = undefined;
+        if (queue.length > 0) schedule();
+      });
+  }
+
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.splice(0, maxBatch);
+      try {
+        await commit(batch);
+      } catch (err) {
+        for (const item of batch) item.reject(err);
+      }
+    }
+  }
+
+  /** Commits a batch, smaller if its transaction would hold too many operations; settles every item. */
+  async function commit(batch: Queued[]): Promise<void> {
+    for (let attempt = 0; attempt < BATCH_ATTEMPTS; attempt++) {
+      const plan = await decide(batch);
+      if (plan.ops.length > maxOps && batch.length > 1) {
+        // Too big for one transaction: the second half goes back to the front of the queue, in order.
+        queue.unshift(...batch.splice(Math.ceil(batch.length / 2)));
+        attempt--;
+        continue;
+      }
+      if (plan.ops.length === 0 || (await store.txn(plan.compares, plan.ops)).succeeded) {
+        plan.outcomes.forEach((outcome, i) => {
+          if ('error' in outcome) batch[i]!.reject(outcome.error);
+          else batch[i]!.resolve(outcome);
+        });
+        return;
+      }
+    }
+    // Contended: each report alone, in order, with its own compare-and-swap.
+    for (const item of batch) {
+      try {
+        item.resolve(await writeOne(item));
+      } catch (err) {
+        item.reject(err);
+      }
+    }
+  }
+
+  /** Reads what the batch touches and applies its reports in order, in memory. */
+  async function decide(batch: readonly Queued[]): Promise<Plan> {
+    const tasks = new Map<string, TaskSlot>();
+    const instances = new Map<string, InstanceSlot>();
+    const at = options.now();
+    const outcomes: Plan['outcomes'] = [];
+    for (const item of batch) {
+      const key = keys.task(item.instance.cluster, item.taskId);
+      let slot = tasks.get(key);
+      if (slot === undefined) {
+        const stored = await readJson<Task>(store, key);
+        slot = { key, cluster: item.instance.cluster, stored, current: stored?.value };
+        tasks.set(key, slot);
+      }
+      const current = slot.current;
+      if (current === undefined) {
+        outcomes.push({ refused: { code: 'TaskNotFound', message: `There is no task ${item.change.taskArn}.` } });
+        continue;
+      }
+      if (current.containerInstanceArn !== item.instance.arn) {
+        outcomes.push({ refused: { code: 'TaskNotOnInstance', message: `The task ${item.change.taskArn} is not placed on ${item.instance.arn}.` } });
+        continue;
+      }
+      try {
+        const td = await options.taskDefinitionOf(current);
+        const essential = td === undefined ? undefined : new Set(td.containerDefinitions.filter((c) => c.essential).map((c) => c.name));
+        const next = applyTaskStateChange(current, item.change, at, essential);
+        if (next !== current) {
+          const effect = instanceEffect(current, next);
+          if (effect.kind !== 'none') {
+            const instanceKey = keys.containerInstance(item.instance.cluster, item.instance.id);
+            let inst = instances.get(instanceKey);
+            if (inst === undefined) {
+              const stored = await readJson<ContainerInstance>(store, instanceKey);
+              inst = { key: instanceKey, stored, current: stored?.value };
+              instances.set(instanceKey, inst);
+            }
+            // A force-deregistered instance has no counts left to keep.
+            if (inst.current !== undefined) {
+              const ci = inst.current;
+              inst.current =
+                effect.kind === 'started'
+                  ? { ...ci, pendingTasksCount: Math.max(0, ci.pendingTasksCount - 1), runningTasksCount: ci.runningTasksCount + 1, version: ci.version + 1 }
+                  : releaseOnInstance(ci, reservationOf(current, td), effect.wasRunning);
+            }
+          }
+          slot.current = next;
+        }
+        outcomes.push({ task: next });
+      } catch (err) {
+        // This report alone cannot be applied; the others of the batch go on.
+        outcomes.push({ error: err });
+      }
+    }
+    const compares: Compare[] = [];
+    const ops: Op[] = [];
+    for (const slot of tasks.values()) {
+      if (slot.stored === undefined || slot.current === slot.stored.value) continue;
+      compares.push({ key: slot.key, target: 'mod', op: '=', value: slot.stored.modRevision });
+      ops.push({ type: 'put', key: slot.key, value: JSON.stringify(slot.current) }, ...taskIndexOps(slot.cluster, slot.stored.value, slot.current));
+    }
+    for (const inst of instances.values()) {
+      if (inst.stored === undefined || inst.current === inst.stored.value) continue;
+      compares.push({ key: inst.key, target: 'mod', op: '=', value: inst.stored.modRevision });
+      ops.push({ type: 'put', key: inst.key, value: JSON.stringify(inst.current) });
+    }
+    return { outcomes, compares, ops };
+  }
+
+  /** One report in its own transaction, retried on compare-and-swap failures. */
+  async function writeOne(item: Queued): Promise<ReportOutcome> {
+    for (let attempt = 0; attempt < SINGLE_ATTEMPTS; attempt++) {
+      const plan = await decide([item]);
+      const outcome = plan.outcomes[0]!;
+      if ('error' in outcome) throw outcome.error;
+      if (plan.ops.length === 0 || (await store.txn(plan.compares, plan.ops)).succeeded) return outcome;
+    }
+    throw new BerthError('ServerException', `Too many concurrent changes to ${item.change.taskArn} and its container instance.`);
+  }
+
+  return {
+    write(instance, taskId, change) {
+      return new Promise<ReportOutcome>((resolve, reject) => {
+        queue.push({ instance, taskId, change, resolve, reject });
+        schedule();
+      });
+    },
+    async drain() {
+      while (flushing !== undefined) await flushing;
+    },
+  };
+}
+
+/** What a task holds on its instance: its cpu and memory as stored, static host ports from its task definition. */
+function reservationOf(task: Task, td: TaskDefinition | undefined): TaskReservation {
+  const ports = td === undefined ? { tcpPorts: [], udpPorts: [] } : taskReservation(td, task.overrides);
+  return { cpu: Number(task.cpu ?? 0), memory: Number(task.memory ?? 0), tcpPorts: ports.tcpPorts, udpPorts: ports.udpPorts };
+}
