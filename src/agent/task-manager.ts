@@ -31,6 +31,7 @@ import {
 import type {
   ContainerStateChange, ContainerUsage, HealthStatus, NetworkBinding, StopCode, TaskStateChange, TaskStatus,
 } from './protocol.js';
+import { createLimiter, singleFlight } from './limiter.js';
 import {
   type ContainerPhase, containerStatusOf, DEFAULT_STOP_TIMEOUT_MS, type NetworkPhase, type PlanAction, type PlanTask, planTask,
 } from './task-plan.js';
@@ -72,7 +73,16 @@ export interface TaskManagerOptions {
   readonly statsIntervalMs?: number;
   /** Shown in the metadata endpoint when the task itself names none. */
   readonly availabilityZone?: string;
+  /**
+   * How many containers are created and started at once (default: twice the cores). More only adds
+   * runc processes competing for the same cores; fewer leaves a core idle while another container's
+   * files are written.
+   */
+  readonly startConcurrency?: number;
 }
+
+/** Containers created and started at once by default: each start is part runc (CPU), part file I/O. */
+export const defaultStartConcurrency = (): number => Math.max(2, availableParallelism() * 2);
 
 export interface TaskManager {
   /** Starts running a task (idempotent: a task already known is left alone). Resolves once accepted. */
@@ -155,6 +165,10 @@ interface TaskRecord {
   wake?: NodeJS.Timeout;
   cleanup?: NodeJS.Timeout;
   writing: Promise<void>;
+  /** The latest task.json text not yet written, when a write of it is queued. */
+  unwritten?: string;
+  /** Whether the task's directory was made (by this manager). */
+  dirMade?: boolean;
   onStopped: (() => void)[];
   removed?: boolean;
 }
@@ -164,7 +178,10 @@ interface PersistedTask {
   readonly version: 1;
   readonly task: Task;
   readonly taskDefinition: TaskDefinition;
-  readonly state: Omit<TaskRecord, 'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'wake' | 'cleanup' | 'writing' | 'onStopped' | 'removed'>;
+  readonly state: Omit<
+    TaskRecord,
+    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'wake' | 'cleanup' | 'writing' | 'unwritten' | 'dirMade' | 'onStopped' | 'removed'
+  >;
   readonly containers: readonly Omit<ContainerRecord, 'image' | 'imageConfig' | 'checks' | 'waiting' | 'stats'>[];
 }
 
@@ -204,6 +221,10 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   const cleanupDelayMs = options.cleanupDelayMs ?? DEFAULT_CLEANUP_DELAY_MS;
   const tasksDir = join(options.stateDir, 'tasks');
   const sharedVolumesDir = join(options.stateDir, 'volumes');
+  /** Creates and starts, bounded: a hundred tasks placed at once do not start a hundred runc at once. */
+  const starts = createLimiter(options.startConcurrency ?? defaultStartConcurrency());
+  /** One pull of an image for every container that needs it while it is under way. */
+  const pulls = singleFlight<ImageRecord>();
   let closed = false;
 
   const taskDir = (rec: Pick<TaskRecord, 'taskId'>): string => join(tasksDir, rec.taskId);
@@ -379,7 +400,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     const def = defOf(rec, c);
     const fields = { taskArn: rec.task.taskArn, container: c.name, image: def.image };
     try {
-      const image = await images.pull(def.image, { onProgress: (e) => logPull(e, fields) });
+      const image = await pulls(def.image, () => images.pull(def.image, { onProgress: (e) => logPull(e, fields) }));
       const config = await images.config(image);
       c.image = image;
       c.imageConfig = config.config ?? {};
@@ -417,7 +438,20 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     }
   }
 
+  /** Creates and starts a container when a start slot is free; one whose task was told to stop meanwhile is not started. */
   async function start(rec: TaskRecord, c: ContainerRecord): Promise<void> {
+    await starts.run(async () => {
+      if (closed || rec.removed) return; // Left as 'starting': a manager that adopts the task starts it again.
+      if (rec.desiredStatus === 'STOPPED' && c.phase === 'starting') {
+        Object.assign(c, { phase: 'stopped', since: Date.now() });
+        reconcile(rec);
+        return;
+      }
+      await createAndStart(rec, c);
+    });
+  }
+
+  async function createAndStart(rec: TaskRecord, c: ContainerRecord): Promise<void> {
     let stage = 'CannotCreateContainerError';
     try {
       const def = defOf(rec, c);
@@ -626,7 +660,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   function persisted(rec: TaskRecord): PersistedTask {
     const {
-      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, wake: _w, cleanup: _c, writing: _wr, onStopped: _o, removed: _rm, ...state
+      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, wake: _w, cleanup: _c, writing: _wr, unwritten: _u, dirMade: _d, onStopped: _o,
+      removed: _rm, ...state
     } = rec;
     return {
       version: 1,
@@ -637,13 +672,23 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     };
   }
 
-  /** Writes task.json after whatever write is under way (tmp + rename: a reader sees one whole version). */
+  /**
+   * Writes task.json after whatever write is under way (tmp + rename: a reader sees one whole
+   * version). Changes made while a write is queued are written together: only the latest version.
+   */
   function persist(rec: TaskRecord): void {
-    const text = JSON.stringify(persisted(rec));
+    const queued = rec.unwritten !== undefined;
+    rec.unwritten = JSON.stringify(persisted(rec));
+    if (queued) return;
     const dir = taskDir(rec);
     rec.writing = rec.writing.then(async () => {
-      if (rec.removed) return;
-      await mkdir(dir, { recursive: true });
+      const text = rec.unwritten;
+      rec.unwritten = undefined;
+      if (rec.removed || text === undefined) return;
+      if (rec.dirMade !== true) {
+        await mkdir(dir, { recursive: true });
+        rec.dirMade = true;
+      }
       await writeFile(join(dir, '.task.json.tmp'), text);
       await rename(join(dir, '.task.json.tmp'), join(dir, 'task.json'));
     }).catch((err: unknown) => logger.error('task manager: writing the task state failed', { taskArn: rec.task.taskArn, error: err }));
