@@ -39,10 +39,8 @@ describe('createLimiter', () => {
 
   it('gives the slot back when the work fails, and passes the failure on', async () => {
     const limiter = createLimiter(1);
-    const failed = limiter.run(async () => {
-      throw new Error('boom');
-    });
-    const next = limiter.run(async () => 'next');
+    const failed = limiter.run(() => Promise.reject(new Error('boom')));
+    const next = limiter.run(() => Promise.resolve('next'));
     await expect(failed).rejects.toThrow('boom');
     expect(await next).toBe('next');
     expect(limiter.active).toBe(0);
@@ -66,7 +64,7 @@ describe('singleFlight', () => {
     };
     const a = flight('k', work);
     const b = flight('k', work);
-    const other = flight('other', async () => 'other');
+    const other = flight('other', () => Promise.resolve('other'));
     gate.resolve();
     expect(await Promise.all([a, b, other])).toEqual(['result 1', 'result 1', 'other']);
     expect(calls).toBe(1);
@@ -85,6 +83,6 @@ describe('singleFlight', () => {
     gate.reject(new Error('registry down'));
     await expect(a).rejects.toThrow('registry down');
     await expect(b).rejects.toThrow('registry down');
-    expect(await flight('k', async () => 'retried')).toBe('retried');
+    expect(await flight('k', () => Promise.resolve('retried'))).toBe('retried');
   });
 });
