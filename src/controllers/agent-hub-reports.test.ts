@@ -211,4 +211,55 @@ describe('report group commits', () => {
     expect((await readTask(a.id)).lastStatus).not.toBe('RUNNING');
     expect(lastStatus(await reports.write(INSTANCE, b.id, change(b.arn, 'RUNNING')))).toBe('RUNNING');
   });
+
+  it('reads a task the feed showed from its cache, and one the feed showed stale again from the store', async () => {
+    await instanceRecord(INSTANCE, 2);
+    const fresh = await placedTask();
+    const stale = await placedTask();
+    const gets: string[] = [];
+    store = interposedStore(inner, {
+      get: (key) => {
+        gets.push(key);
+        return inner.get(key);
+      },
+      txn: (compares, success, failure) => {
+        txns.push({ compares: compares.length, ops: success });
+        return inner.txn(compares, success, failure);
+      },
+    });
+    const reports = writer();
+    const kvFresh = (await inner.get(keys.task(CLUSTER, fresh.id)))!;
+    reports.observe(kvFresh.key, kvFresh.value, kvFresh.modRevision);
+    // What the feed showed of `stale` was overwritten since (the service controller stopped it).
+    const kvStale = (await inner.get(keys.task(CLUSTER, stale.id)))!;
+    reports.observe(kvStale.key, kvStale.value, kvStale.modRevision);
+    const stopped = { ...(JSON.parse(kvStale.value) as Task), desiredStatus: 'STOPPED' };
+    await inner.txn([], [{ type: 'put', key: kvStale.key, value: JSON.stringify(stopped) }]);
+
+    expect(lastStatus(await reports.write(INSTANCE, fresh.id, change(fresh.arn, 'RUNNING')))).toBe('RUNNING');
+    expect(gets.filter((k) => k.startsWith(keys.tasks(CLUSTER)))).toEqual([]);
+    const outcome = await reports.write(INSTANCE, stale.id, change(stale.arn, 'RUNNING'));
+    // The cached version lost its compare; decided again from the store, the stop is kept.
+    expect(txns.slice(1).map((t) => t.compares)).toEqual([2, 2]);
+    expect(gets.filter((k) => k.startsWith(keys.tasks(CLUSTER)))).toEqual([kvStale.key]);
+    expect('task' in outcome && [outcome.task.lastStatus, outcome.task.desiredStatus]).toEqual(['RUNNING', 'STOPPED']);
+    expect((await readTask(stale.id)).desiredStatus).toBe('STOPPED');
+    // Its own commit is cached: the next report of the task reads nothing.
+    gets.length = 0;
+    await reports.write(INSTANCE, fresh.id, change(fresh.arn, 'STOPPED', { stopCode: 'EssentialContainerExited' }));
+    expect(gets.filter((k) => k.startsWith(keys.tasks(CLUSTER)))).toEqual([]);
+    expect((await readTask(fresh.id)).lastStatus).toBe('STOPPED');
+  });
+
+  it('forgets a task the feed saw deleted', async () => {
+    await instanceRecord(INSTANCE, 1);
+    const t = await placedTask();
+    const reports = writer();
+    const kv = (await inner.get(keys.task(CLUSTER, t.id)))!;
+    reports.observe(kv.key, kv.value, kv.modRevision);
+    const { revision } = await inner.txn([], [{ type: 'delete', key: kv.key }]);
+    reports.observe(kv.key, undefined, revision);
+    expect(await reports.write(INSTANCE, t.id, change(t.arn, 'RUNNING'))).toEqual({ refused: { code: 'TaskNotFound', message: `There is no task ${t.arn}.` } });
+    expect(txns).toHaveLength(0);
+  });
 });

@@ -10,6 +10,10 @@
  * (its task is gone or on another instance) is refused alone and the rest of its batch commits.
  * When a batch keeps losing its compare-and-swap to other writers (the service controller stopping
  * tasks, placements reserving on the same instances), its reports are written one by one instead.
+ *
+ * Tasks are read from a bounded cache of what the hub's task feed and this writer's own commits
+ * last showed, with their revisions; the compare-and-swap proves an entry current, and a batch
+ * that finds one stale is decided again from the store.
  */
 import type { TaskStateChange } from '../agent/protocol.js';
 import type { ContainerInstance } from '../ecs/container-instances.js';
@@ -42,6 +46,8 @@ export interface ReportWriterOptions {
   readonly maxBatch?: number;
   /** At most this many operations in one transaction (default 128, etcd's default --max-txn-ops). */
   readonly maxOps?: number;
+  /** How many tasks the read cache keeps (default 10,000; 0: none). */
+  readonly cacheSize?: number;
 }
 
 export interface ReportWriter {
@@ -51,6 +57,11 @@ export interface ReportWriter {
    * rejects when the store failed (nothing of it can be taken as stored).
    */
   write(instance: ReportingInstance, taskId: string, change: TaskStateChange): Promise<ReportOutcome>;
+  /**
+   * What the store holds for a task key at `modRevision` (its JSON text), as a watch showed it;
+   * `undefined` when it was deleted. Only ever a hint: a stale one costs a failed compare.
+   */
+  observe(key: string, value: string | undefined, modRevision: number): void;
   /** Resolves once every report queued so far has its outcome. */
   drain(): Promise<void>;
 }
@@ -61,6 +72,7 @@ const BATCH_ATTEMPTS = 3;
 const SINGLE_ATTEMPTS = 20;
 const DEFAULT_MAX_BATCH = 128;
 const DEFAULT_MAX_OPS = 128;
+const DEFAULT_CACHE_SIZE = 10_000;
 
 interface Queued {
   readonly instance: ReportingInstance;
@@ -89,6 +101,8 @@ interface Plan {
   readonly outcomes: (ReportOutcome | { readonly error: unknown })[];
   readonly compares: Compare[];
   readonly ops: Op[];
+  /** The task keys the plan read (its puts of them go to the cache once durable). */
+  readonly tasks: ReadonlySet<string>;
 }
 
 /**
@@ -100,8 +114,33 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
   const { store } = options;
   const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
   const maxOps = options.maxOps ?? DEFAULT_MAX_OPS;
+  const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
   const queue: Queued[] = [];
   let flushing: Promise<void> | undefined;
+  /** Task key → its JSON text and revision, oldest entry first (Map order), at most cacheSize. */
+  const cache = new Map<string, { readonly value: string; readonly modRevision: number }>();
+
+  function remember(key: string, value: string, modRevision: number): void {
+    if (cacheSize === 0) return;
+    const known = cache.get(key);
+    if (known !== undefined && known.modRevision >= modRevision) return;
+    cache.delete(key);
+    cache.set(key, { value, modRevision });
+    if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+  }
+
+  /** The task at `key`: from the cache unless `fresh`, else (and on a miss) from the store. */
+  async function readTask(key: string, fresh: boolean): Promise<Stored<Task> | undefined> {
+    const cached = fresh ? undefined : cache.get(key);
+    if (cached !== undefined) return { value: JSON.parse(cached.value) as Task, modRevision: cached.modRevision };
+    const kv = await store.get(key);
+    if (kv === undefined) {
+      cache.delete(key);
+      return undefined;
+    }
+    remember(key, kv.value, kv.modRevision);
+    return { value: JSON.parse(kv.value) as Task, modRevision: kv.modRevision };
+  }
 
   function schedule(): void {
     if (flushing !== undefined) return; // The running flush takes what arrived meanwhile as its next batch.
@@ -127,14 +166,15 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
   /** Commits a batch, smaller if its transaction would hold too many operations; settles every item. */
   async function commit(batch: Queued[]): Promise<void> {
     for (let attempt = 0; attempt < BATCH_ATTEMPTS; attempt++) {
-      const plan = await decide(batch);
+      // After a failed compare the cache is not to be trusted for this batch.
+      const plan = await decide(batch, attempt > 0);
       if (plan.ops.length > maxOps && batch.length > 1) {
         // Too big for one transaction: the second half goes back to the front of the queue, in order.
         queue.unshift(...batch.splice(Math.ceil(batch.length / 2)));
         attempt--;
         continue;
       }
-      if (plan.ops.length === 0 || (await store.txn(plan.compares, plan.ops)).succeeded) {
+      if (await stored(plan)) {
         plan.outcomes.forEach((outcome, i) => {
           if ('error' in outcome) batch[i]!.reject(outcome.error);
           else batch[i]!.resolve(outcome);
@@ -152,8 +192,20 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
     }
   }
 
+  /** Commits a plan; true when it is durable (or had nothing to write), false when a compare failed. */
+  async function stored(plan: Plan): Promise<boolean> {
+    if (plan.ops.length === 0) return true;
+    const res = await store.txn(plan.compares, plan.ops);
+    if (!res.succeeded) {
+      for (const c of plan.compares) cache.delete(c.key);
+      return false;
+    }
+    for (const op of plan.ops) if (op.type === 'put' && plan.tasks.has(op.key)) remember(op.key, op.value, res.revision);
+    return true;
+  }
+
   /** Reads what the batch touches and applies its reports in order, in memory. */
-  async function decide(batch: readonly Queued[]): Promise<Plan> {
+  async function decide(batch: readonly Queued[], fresh: boolean): Promise<Plan> {
     const tasks = new Map<string, TaskSlot>();
     const instances = new Map<string, InstanceSlot>();
     const at = options.now();
@@ -162,7 +214,7 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
       const key = keys.task(item.instance.cluster, item.taskId);
       let slot = tasks.get(key);
       if (slot === undefined) {
-        const stored = await readJson<Task>(store, key);
+        const stored = await readTask(key, fresh);
         slot = { key, cluster: item.instance.cluster, stored, current: stored?.value };
         tasks.set(key, slot);
       }
@@ -218,16 +270,16 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
       compares.push({ key: inst.key, target: 'mod', op: '=', value: inst.stored.modRevision });
       ops.push({ type: 'put', key: inst.key, value: JSON.stringify(inst.current) });
     }
-    return { outcomes, compares, ops };
+    return { outcomes, compares, ops, tasks: new Set(tasks.keys()) };
   }
 
   /** One report in its own transaction, retried on compare-and-swap failures. */
   async function writeOne(item: Queued): Promise<ReportOutcome> {
     for (let attempt = 0; attempt < SINGLE_ATTEMPTS; attempt++) {
-      const plan = await decide([item]);
+      const plan = await decide([item], true);
       const outcome = plan.outcomes[0]!;
       if ('error' in outcome) throw outcome.error;
-      if (plan.ops.length === 0 || (await store.txn(plan.compares, plan.ops)).succeeded) return outcome;
+      if (await stored(plan)) return outcome;
     }
     throw new BerthError('ServerException', `Too many concurrent changes to ${item.change.taskArn} and its container instance.`);
   }
@@ -238,6 +290,10 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
         queue.push({ instance, taskId, change, resolve, reject });
         schedule();
       });
+    },
+    observe(key, value, modRevision) {
+      if (value === undefined) cache.delete(key);
+      else remember(key, value, modRevision);
     },
     async drain() {
       while (flushing !== undefined) await flushing;

@@ -506,6 +506,8 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
         }
         for await (const batch of watch) {
           for (const event of batch) {
+            // The report writer reads tasks from what the feed last showed (a hint its compare-and-swap checks).
+            reports.observe(event.kv.key, event.type === 'put' ? event.kv.value : undefined, event.kv.modRevision);
             const item = feedItemOf(event);
             if (item === undefined) continue;
             const session = feed.sessions.get(item.task.containerInstanceArn ?? '');
