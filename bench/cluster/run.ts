@@ -10,8 +10,12 @@
  *     runc agent, from CreateService to steady state, and the same count with `docker service create` on a
  *     private dockerd in swarm mode, in the same run: tasks/s each and the ratio.
  *
- * Prints one JSON line. BENCH_PART=a|b|ab (default ab). Only one `berth up` with an agent may run on the
- * machine: part (b) waits until no other one runs. Everything listens on 127.0.0.1 only.
+ * Prints one JSON line. BENCH_PART=a|b|ab (default ab); BENCH_REAL_SIDES=berth|swarm|both (default both)
+ * picks the sides of (b). BENCH_PROFILE=DIR writes the berth child's --cpu-prof there (either part).
+ * BENCH_REAL_AGENT=separate runs (b)'s agent as its own `berth agent` process beside `berth up --no-agent`
+ * (default: the agent inside `berth up`).
+ * Only one `berth up` with an agent may run on the machine: part (b) waits until no other one runs.
+ * Everything listens on 127.0.0.1 only.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,6 +41,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface BerthChild {
   readonly child: ChildProcess;
+  /** The agent's own process, when it runs apart from `berth up`. */
+  readonly agentChild?: ChildProcess;
   readonly endpoint: string;
   readonly port: number;
   readonly home: string;
@@ -48,12 +54,12 @@ interface BerthChild {
  * `berth up` from the built CLI when it is there (so that `pgrep -af 'berth.js up'` shows it to the
  * other engineers' benchmarks), else from source through tsx.
  */
-async function startBerth(agent: boolean, nodeFlags: readonly string[] = []): Promise<BerthChild> {
+async function startBerth(agent: boolean | 'separate', nodeFlags: readonly string[] = []): Promise<BerthChild> {
   const home = mkdtempSync(join(tmpdir(), 'berth-bench-cluster-'));
   const bin = join(ROOT, 'bin/berth.js');
   const useBuilt = process.env['BENCH_FROM_SOURCE'] === undefined && existsSync(join(ROOT, 'dist/cli/main.js'));
   const entry = useBuilt ? [bin] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
-  const flags = agent ? ['--no-outbound'] : ['--no-agent'];
+  const flags = agent === true ? ['--no-outbound'] : ['--no-agent'];
   // A CLI that serves DNS gets any free port for it: 8053 may be someone else's.
   const cli = readFileSync(useBuilt ? join(ROOT, 'dist/cli/main.js') : join(ROOT, 'src/cli/main.ts'), 'utf8');
   if (cli.includes('--dns-port')) flags.push('--dns-port', '0');
@@ -75,22 +81,39 @@ async function startBerth(agent: boolean, nodeFlags: readonly string[] = []): Pr
   lines.close();
   child.stdout.resume();
   const credentials = readCredentialsFile(join(home, 'credentials'));
+  const agentChild =
+    agent === 'separate'
+      ? spawn(
+          process.execPath,
+          [...nodeFlags, ...entry, 'agent', '--server', info.endpoint, '--home', join(home, 'agent'), '--credentials', join(home, 'credentials'), '--no-outbound'],
+          { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BERTH_HOME: home }, cwd: ROOT },
+        )
+      : undefined;
+  agentChild?.stderr?.on('data', (d: Buffer) => {
+    stderr.push(d.toString());
+    if (stderr.length > 200) stderr.shift();
+  });
+  const end = (proc: ChildProcess) =>
+    new Promise<void>((res) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return res();
+      const timer = setTimeout(() => proc.kill('SIGKILL'), process.env['BENCH_PROFILE'] === undefined ? 30_000 : 300_000);
+      proc.once('exit', () => {
+        clearTimeout(timer);
+        res();
+      });
+      proc.kill('SIGTERM');
+    });
   return {
     child,
+    ...(agentChild === undefined ? {} : { agentChild }),
     endpoint: info.endpoint,
     port: info.port,
     home,
     credentials,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (child.exitCode !== null || child.signalCode !== null) return res();
-        const timer = setTimeout(() => child.kill('SIGKILL'), process.env['BENCH_PROFILE'] === undefined ? 30_000 : 300_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          res();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: async () => {
+      if (agentChild !== undefined) await end(agentChild);
+      await end(child);
+    },
   };
 }
 
@@ -304,8 +327,30 @@ function buildBusyboxLayout(dir: string): string {
   return layout;
 }
 
+/** Where a task's time went, from its own timestamps (seconds): server placement → agent → RUNNING. */
+function phases(tasks: readonly any[], t0: number): Record<string, unknown> {
+  const stat = (xs: number[]) => {
+    const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    const at = (p: number) => round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN, 3);
+    return { p50: at(50), p90: at(90), max: at(100) };
+  };
+  const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
+  return {
+    // When (after CreateService) the stored tasks were created, the agent began pulling, and each was RUNNING.
+    created_at_s: stat(tasks.map((t) => num(t.createdAt) - t0)),
+    pull_started_at_s: stat(tasks.map((t) => num(t.pullStartedAt) - t0)),
+    started_at_s: stat(tasks.map((t) => num(t.startedAt) - t0)),
+    // Per task: created → pull started (server → agent), pull, pulled → RUNNING (create + start).
+    to_agent_s: stat(tasks.map((t) => num(t.pullStartedAt) - num(t.createdAt))),
+    pull_s: stat(tasks.map((t) => num(t.pullStoppedAt) - num(t.pullStartedAt))),
+    pulled_to_running_s: stat(tasks.map((t) => num(t.startedAt) - num(t.pullStoppedAt))),
+  };
+}
+
 async function berthReal(count: number, layout: string): Promise<Record<string, unknown>> {
-  const berth = await startBerth(true);
+  const profile = process.env['BENCH_PROFILE'];
+  const separate = process.env['BENCH_REAL_AGENT'] === 'separate';
+  const berth = await startBerth(separate ? 'separate' : true, profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]);
   const ecs = jsonClient(berth.endpoint, berth.credentials);
   const ecr = jsonClient(berth.endpoint, berth.credentials, 'ecr');
   try {
@@ -334,7 +379,9 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       containerDefinitions: [{ name: 'app', image, cpu: 16, memory: 32, essential: true }],
     });
     const t0 = performance.now();
+    const wall0 = Date.now() / 1000;
     await ok(ecs, 'CreateService', { serviceName: 'bench', taskDefinition: 'bench', desiredCount: count });
+    const timeline: Array<[number, number, number]> = [];
     let running = 0;
     let steadyAt: number | undefined;
     let allRunningAt: number | undefined;
@@ -344,6 +391,9 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       lastEvent = s.events[0]?.message ?? '';
       running = s.runningCount as number;
       const at = (performance.now() - t0) / 1000;
+      if (timeline.length === 0 || timeline[timeline.length - 1]![1] !== running || timeline[timeline.length - 1]![2] !== s.pendingCount) {
+        timeline.push([round(at, 2), running, s.pendingCount as number]);
+      }
       if (running >= count && allRunningAt === undefined) allRunningAt = at;
       if (running >= count && s.deployments.length === 1 && s.deployments[0].rolloutState === 'COMPLETED') {
         steadyAt = at;
@@ -352,13 +402,24 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       await sleep(100);
     }
     const seconds = allRunningAt ?? (performance.now() - t0) / 1000;
+    const described: any[] = [];
+    const arns: string[] = [];
+    for (let token: string | undefined, first = true; first || token !== undefined; first = false) {
+      const page = await ok(ecs, 'ListTasks', { serviceName: 'bench', ...(token === undefined ? {} : { nextToken: token }) });
+      arns.push(...(page.taskArns as string[]));
+      token = page.nextToken as string | undefined;
+    }
+    for (let i = 0; i < arns.length; i += 100) described.push(...(await ok(ecs, 'DescribeTasks', { tasks: arns.slice(i, i + 100) })).tasks);
     const result = {
       tasks: count,
       running,
       seconds_to_all_running: round(seconds, 2),
       seconds_to_steady_state: steadyAt === undefined ? null : round(steadyAt, 2),
       tasks_per_s: round(running / seconds),
-      server_and_agent_rss_mib: rssMiB(berth.child.pid!),
+      agent: separate ? 'separate process' : 'inside berth up',
+      server_and_agent_rss_mib: rssMiB(berth.child.pid!) + (berth.agentChild === undefined ? 0 : rssMiB(berth.agentChild.pid!)),
+      phases: phases(described, wall0),
+      timeline: timeline.filter((_, i) => i % Math.max(1, Math.floor(timeline.length / 25)) === 0 || i === timeline.length - 1),
       ...(running < count ? { last_event: lastEvent } : {}),
     };
     // Leave nothing running: scale to 0 and delete, then wait for the tasks to stop.
@@ -477,9 +538,10 @@ async function real(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-bench-real-'));
   try {
     const layout = buildBusyboxLayout(dir);
+    const sides = process.env['BENCH_REAL_SIDES'] ?? 'both';
     const waited = await waitForNoOtherAgent(env('BENCH_WAIT_SECONDS', 900));
-    const berth = await berthReal(count, layout);
-    const swarm = await swarmReal(count, layout, dir);
+    const berth = sides === 'swarm' ? {} : await berthReal(count, layout);
+    const swarm = sides === 'berth' ? {} : await swarmReal(count, layout, dir);
     const ratio = typeof berth['tasks_per_s'] === 'number' && typeof swarm['tasks_per_s'] === 'number' ? round(berth['tasks_per_s'] / swarm['tasks_per_s'], 1) : null;
     return { waited_for_other_agent_s: round(waited), berth, swarm, ratio, target_ratio: 10 };
   } finally {
