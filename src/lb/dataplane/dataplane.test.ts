@@ -115,16 +115,19 @@ describe('the LB data plane on real HAProxy', () => {
   const tgDrain = targetGroupRecord('drain', fastChecks);
   // A check that waits for its answer as long as the test likes: the target stays in `initial`.
   const tgInit = targetGroupRecord('init', { ...fastChecks, HealthCheckTimeoutSeconds: 60 });
+  const tgOpen = targetGroupRecord('open', fastChecks);
 
   beforeAll(async () => {
     within();
     dir = await mkdtemp(join(tmpdir(), 'berth-lb-dp-'));
     store = SqliteStore.open(join(dir, 'state.db'));
-    for (const name of ['a1', 'a2', 'b1', 'reset', 'slow', 's1', 's2', 'good', 'bad', 'hang', 'd1', 'd2', 'new', 'gate', 'c1']) backends[name] = await startBackend(name);
+    for (const name of ['a1', 'a2', 'b1', 'reset', 'slow', 's1', 's2', 'good', 'bad', 'hang', 'd1', 'd2', 'new', 'gate', 'c1', 'o1', 'o2']) backends[name] = await startBackend(name);
     backends['reset']!.traffic = 'reset';
     backends['slow']!.traffic = 'hang';
     backends['bad']!.health = 'fail';
     backends['hang']!.health = 'hang';
+    backends['o1']!.health = 'fail';
+    backends['o2']!.health = 'fail';
     port = await freePort();
     slowPort = await freePort();
     const listener = listenerRecord(lbA, port, [forward(tgA)]);
@@ -142,6 +145,7 @@ describe('the LB data plane on real HAProxy', () => {
       tgHealth,
       tgDrain,
       tgInit,
+      tgOpen,
       listener,
       slowListener,
       ruleRecord(listener, 1, [pathIs('/b/*')], [forward(tgB)]),
@@ -154,6 +158,9 @@ describe('the LB data plane on real HAProxy', () => {
       ruleRecord(listener, 8, [pathIs('/health-test/*')], [forward(tgHealth)]),
       ruleRecord(listener, 9, [pathIs('/drain/*')], [forward(tgDrain)]),
       ruleRecord(listener, 10, [pathIs('/init/*')], [forward(tgInit)]),
+      ruleRecord(listener, 11, [pathIs('/open/*')], [forward(tgOpen)]),
+      target(tgOpen, backends['o1']!),
+      target(tgOpen, backends['o2']!),
       target(tgA, backends['a1']!),
       target(tgA, backends['a2']!),
       target(tgB, backends['b1']!),
@@ -292,6 +299,28 @@ describe('the LB data plane on real HAProxy', () => {
     const before = backends['bad']!.requests.length + backends['hang']!.requests.length;
     for (let i = 0; i < 20; i++) expect(await servedBy(port, '/health-test/x')).toBe('good');
     expect(backends['bad']!.requests.length + backends['hang']!.requests.length).toBe(before);
+  });
+
+  it('fails open as ALB does: a group whose targets are all unhealthy routes to all of them, until one is healthy again', async () => {
+    within();
+    const [o1, o2] = [backends['o1']!, backends['o2']!];
+    await until('o1 unhealthy', async () => (await healthOf(store, tgOpen, o1))?.State === 'unhealthy');
+    await until('o2 unhealthy', async () => (await healthOf(store, tgOpen, o2))?.State === 'unhealthy');
+    const open = new Set<string>();
+    await until('both serve while all are unhealthy', async () => {
+      open.add(await servedBy(port, '/open/x'));
+      return open.has('o1') && open.has('o2');
+    });
+    o1.health = 'ok';
+    await until('o1 healthy', async () => (await healthOf(store, tgOpen, o1))?.State === 'healthy');
+    await until('o1 alone serves', async () => (await servedBy(port, '/open/x')) === 'o1');
+    const before = o2.requests.length;
+    for (let i = 0; i < 20; i++) expect(await servedBy(port, '/open/x')).toBe('o1');
+    expect(o2.requests.length).toBe(before);
+    expect(await healthOf(store, tgOpen, o2)).toMatchObject({ State: 'unhealthy' });
+    o1.health = 'fail';
+    await until('o1 unhealthy again', async () => (await healthOf(store, tgOpen, o1))?.State === 'unhealthy');
+    await until('o2 serves again', async () => (await servedBy(port, '/open/x')) === 'o2');
   });
 
   it('brings a recovering target back', async () => {

@@ -23,7 +23,7 @@ import { judgeHealth, parseShowStat, sameHealth } from './health.js';
 import { readModel, type LbModel } from './model-view.js';
 import { renderConfig, type RenderedConfig, type RenderOptions } from './render.js';
 import { runtimeAction, runtimeCommand } from './runtime-api.js';
-import { desiredServers, planServers, serverId, slotCapacities, slotName, type AppliedServer, type ServerSpec } from './servers.js';
+import { desiredServers, desiredTwins, planServers, planTwins, serverId, slotCapacities, slotName, type AppliedServer, type ServerSpec } from './servers.js';
 
 const exec = promisify(execFile);
 
@@ -67,6 +67,8 @@ const RESTART_MAX_MS = 5_000;
 /** Unix socket paths are limited to 108 bytes on Linux. */
 const MAX_SOCKET_PATH = 100;
 
+const sameEntries = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>) => a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+
 /** Every backend's slots, all free. */
 function emptySlots(capacity: ReadonlyMap<string, number>): Map<string, (ServerSpec | undefined)[]> {
   return new Map([...capacity].map(([backend, n]) => [backend, new Array<ServerSpec | undefined>(n).fill(undefined)]));
@@ -100,6 +102,8 @@ class DataPlane {
   private readonly failing = new Map<string, string>();
   /** How many server slots each backend of the running config has. */
   private capacity = new Map<string, number>();
+  /** Fail-open twins enabled now (servers.ts, desiredTwins); undefined when unknown (after a start or reload). */
+  private twins: Map<string, string> | undefined;
   /** The config (without servers) the running HAProxy has; a different one means a reload. */
   private structure: string | undefined;
   /** A config HAProxy refused: not tried again until the model changes. */
@@ -302,6 +306,24 @@ class DataPlane {
         this.failing.set(id, message);
       }
     }
+    await this.syncTwins(model);
+  }
+
+  /** Fail-open: the twins of unhealthy targets on, the others off (servers.ts, twinName). */
+  private async syncTwins(model: LbModel): Promise<void> {
+    const wanted = desiredTwins(this.applied, model.health);
+    const checked = new Set(model.targetGroups.filter((tg) => tg.HealthCheckEnabled).map((tg) => backendName(tg.TargetGroupArn)));
+    const lines = planTwins(wanted, this.twins, new Map([...this.capacity].filter(([backend]) => checked.has(backend))));
+    try {
+      for (const line of lines) await runtimeAction(this.paths.runtimeSocket, line);
+      this.twins = wanted;
+      this.failing.delete('fail-open');
+    } catch (err) {
+      this.twins = undefined; // tried again in full on the next round
+      const message = err instanceof Error ? err.message : String(err);
+      if (this.failing.get('fail-open') !== message) this.logger.warn('lb data plane: fail-open servers not applied (tried again on the next round)', { err });
+      this.failing.set('fail-open', message);
+    }
   }
 
   private writeFiles(rendered: RenderedConfig): void {
@@ -328,6 +350,7 @@ class DataPlane {
     this.writeFiles(structural);
     await this.writeConfig(structural.config);
     this.applied = new Map();
+    this.twins = undefined;
     this.capacity = capacity;
     writeFileSync(this.paths.serverStateFile, ''); // no servers yet: nothing to restore
     const master = await HaproxyMaster.start(this.haproxyPath, this.paths, this.logger);
@@ -355,6 +378,7 @@ class DataPlane {
       this.structure = structural.config;
       this.refused = undefined;
       this.applied = kept;
+      this.twins = undefined;
       this.capacity = capacity;
     } catch (err) {
       this.refused = structural.config;
@@ -367,6 +391,7 @@ class DataPlane {
     this.haproxy = undefined;
     this.structure = undefined;
     this.applied = new Map();
+    this.twins = undefined;
     this.capacity = new Map();
     // A crash loop backs off; one that ran a while starts again at once.
     if (Date.now() - this.startedAt > 10_000) this.restartDelay = RESTART_MIN_MS;
@@ -411,7 +436,9 @@ class DataPlane {
           else if (op.type === 'delete') this.mirror.delete(op.key);
         }
       }
-      if (planServers(desiredServers(this.model(), now), this.applied, this.capacity).length > 0) void this.runSync();
+      const model = this.model();
+      const twinsChanged = this.twins === undefined || !sameEntries(desiredTwins(this.applied, model.health), this.twins);
+      if (twinsChanged || planServers(desiredServers(model, now), this.applied, this.capacity).length > 0) void this.runSync();
     } catch (err) {
       if (!this.closed && this.haproxy !== undefined) this.logger.warn('lb data plane: health poll failed', { err });
     } finally {

@@ -135,11 +135,20 @@ describe('renderConfig', () => {
       '  timeout check 3000ms',
       '  server s1 127.0.0.1:1 check inter 10000ms rise 5 fall 2 weight 100 disabled',
       '  server s2 10.0.0.9:80 check inter 5000ms rise 5 fall 2 weight 100  # 10.0.0.9:80',
+      '  option allbackups',
+      '  server f1 127.0.0.1:1 backup disabled',
+      '  server f2 127.0.0.1:1 backup disabled',
     ]);
   });
 
+  it('gives a group without health checks no fail-open twins (its targets are always in rotation)', () => {
+    const unchecked = { ...web, HealthCheckEnabled: false };
+    const be = lines(renderConfig({ ...model, targetGroups: [unchecked] }, options()).config, `backend ${backendName(web.TargetGroupArn)}`);
+    expect(be.filter((l) => l.includes('backup') || l.includes('allbackups'))).toEqual([]);
+  });
+
   it('gives a backend without slots MIN_SLOTS free ones, in maintenance until a target takes one', () => {
-    const be = lines(rendered.config, `backend ${backendName(api.TargetGroupArn)}`).filter((l) => l.startsWith('  server '));
+    const be = lines(rendered.config, `backend ${backendName(api.TargetGroupArn)}`).filter((l) => l.startsWith('  server s'));
     expect(be).toHaveLength(MIN_SLOTS);
     expect(be[0]).toBe('  server s1 127.0.0.1:1 check inter 30000ms rise 5 fall 2 weight 100 slowstart 30000ms disabled');
   });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { ActionRecord, ListenerRecord, LoadBalancerRecord, RedirectConfig, RuleConditionRecord, RuleRecord, TargetGroupRecord } from '../model.js';
 import { backendName, hasWildcard, isPrintable, quoteWord, wildcardRegex } from './haproxy-syntax.js';
 import { idleTimeoutSeconds, tgAttribute, type LbModel } from './model-view.js';
-import { MIN_SLOTS, ms, serverOptions, slotName, type ServerSpec } from './servers.js';
+import { MIN_SLOTS, ms, serverOptions, slotName, twinName, type ServerSpec } from './servers.js';
 
 export interface RenderOptions {
   /** The address every listener binds (`berth up --bind`). */
@@ -376,5 +376,9 @@ function renderBackend(tg: TargetGroupRecord, idle: number, slots: RenderOptions
     // A free slot points nowhere and stays in maintenance until a target takes it.
     lines.push(s === undefined ? `  server ${slotName(i)} 127.0.0.1:1 ${options} disabled` : `  server ${slotName(i)} ${s.address}:${s.port} ${s.options}  # ${s.name}`);
   });
+  if (tg.HealthCheckEnabled) {
+    // Fail-open twins (servers.ts, twinName): backups without checks, enabled at runtime.
+    lines.push('  option allbackups', ...backendSlots.map((_, i) => `  server ${twinName(i)} 127.0.0.1:1 backup disabled`));
+  }
   return lines;
 }

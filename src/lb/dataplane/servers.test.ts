@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { lbIdOf, lbKeys, type TargetHealthRecord } from '../model.js';
 import { emptyModel, type LbModel } from './model-view.js';
-import { desiredServers, MIN_SLOTS, planServers, serverOptions, slotCapacities, slotName, type ServerSpec } from './servers.js';
+import { desiredServers, desiredTwins, MIN_SLOTS, planServers, planTwins, serverOptions, slotCapacities, slotName, type ServerSpec } from './servers.js';
 import { targetGroupRecord, targetRecord } from './testing/fixture.js';
 
 const tg = targetGroupRecord('web', { HealthCheckIntervalSeconds: 5, HealthyThresholdCount: 3, UnhealthyThresholdCount: 2 });
@@ -100,7 +100,7 @@ describe('planServers', () => {
 
   it('takes a gone target out of rotation and shuts its sessions; its slot is free for the next', () => {
     expect(planServers(byId(spec('b')), applied([spec('a'), 0]), cap(8))).toEqual([
-      { kind: 'remove', server: spec('a'), slot: 0, lines: ['disable server tg_a/s1; shutdown sessions server tg_a/s1'] },
+      { kind: 'remove', server: spec('a'), slot: 0, lines: ['disable server tg_a/s1; shutdown sessions server tg_a/s1; disable server tg_a/f1'] },
       { kind: 'add', server: spec('b'), slot: 0, lines: ['set server tg_a/s1 addr 10.0.0.1 port 80', 'enable health tg_a/s1; enable server tg_a/s1; set server tg_a/s1 health down'] },
     ]);
   });
@@ -150,5 +150,37 @@ describe('slotCapacities', () => {
   });
   it('names slots from s1', () => {
     expect([0, 1, 9].map(slotName)).toEqual(['s1', 's2', 's10']);
+  });
+});
+
+describe('fail-open twins', () => {
+  const state = (entries: Record<string, string>) => new Map(Object.entries(entries).map(([name, State]) => [`/elbv2/health/x/${name}`, { State }]));
+  it('wants the twin of each unhealthy target on, at its target', () => {
+    const on = desiredTwins(applied([spec('a'), 0], [spec('b', { address: '10.0.0.2' }), 3]), state({ a: 'unhealthy', b: 'unhealthy' }));
+    expect(on).toEqual(new Map([['tg_a/f1', '10.0.0.1:80'], ['tg_a/f4', '10.0.0.2:80']]));
+  });
+  it('leaves off the twins of healthy, initial, draining and unchecked targets', () => {
+    const on = desiredTwins(
+      applied([spec('a'), 0], [spec('b'), 1], [spec('c', { draining: true }), 2], [spec('d', { options: 'weight 100' }), 3], [spec('e'), 4]),
+      state({ a: 'healthy', b: 'initial', c: 'unhealthy', d: 'unhealthy' }),
+    );
+    expect(on).toEqual(new Map());
+  });
+  it('enables twins that should be on and disables those that should not', () => {
+    const lines = planTwins(new Map([['tg_a/f2', '10.0.0.2:80']]), new Map([['tg_a/f1', '10.0.0.1:80']]), cap(8));
+    expect(lines).toEqual(['disable server tg_a/f1', 'set server tg_a/f2 addr 10.0.0.2 port 80; enable server tg_a/f2']);
+  });
+  it('does nothing when the twins are as they should be', () => {
+    expect(planTwins(new Map([['tg_a/f1', '10.0.0.1:80']]), new Map([['tg_a/f1', '10.0.0.1:80']]), cap(8))).toEqual([]);
+  });
+  it('moves a twin whose slot now holds another target', () => {
+    expect(planTwins(new Map([['tg_a/f1', '10.0.0.9:81']]), new Map([['tg_a/f1', '10.0.0.1:80']]), cap(8))).toEqual([
+      'disable server tg_a/f1',
+      'set server tg_a/f1 addr 10.0.0.9 port 81; enable server tg_a/f1',
+    ]);
+  });
+  it('after a start or reload (twins unknown) puts every other twin of the checked backends in maintenance', () => {
+    const lines = planTwins(new Map([['tg_a/f2', '10.0.0.2:80']]), undefined, cap(3));
+    expect(lines).toEqual(['disable server tg_a/f1', 'disable server tg_a/f3', 'set server tg_a/f2 addr 10.0.0.2 port 80; enable server tg_a/f2']);
   });
 });

@@ -179,5 +179,47 @@ function addOp(s: ServerSpec, slot: number): ServerOp {
 /** Out of rotation and its connections closed (ELBv2 closes them when the delay ends); the slot is free again. */
 function removeOp(a: AppliedServer): ServerOp {
   const id = `${a.spec.backend}/${slotName(a.slot)}`;
-  return { kind: 'remove', server: a.spec, slot: a.slot, lines: [`disable server ${id}; shutdown sessions server ${id}`] };
+  // Its fail-open twin (see twinName) leaves with it, before the slot can take another target.
+  const twin = a.spec.options.startsWith('check') ? `; disable server ${a.spec.backend}/${twinName(a.slot)}` : '';
+  return { kind: 'remove', server: a.spec, slot: a.slot, lines: [`disable server ${id}; shutdown sessions server ${id}${twin}`] };
+}
+
+/**
+ * Fail-open, as ALB does it: when every target of a group is unhealthy, the group routes to all of
+ * them regardless of health. Each slot of a checked backend has a twin named `f<n>`: a backup server
+ * without checks (the backend has `option allbackups`), which HAProxy uses only while no primary
+ * server is up. A twin points at its slot's target and is enabled while that target is unhealthy
+ * (not `initial`: a group of targets that never passed answers 503, as ALB's does) and not
+ * draining; otherwise it is in maintenance.
+ */
+export const twinName = (index: number) => `f${index + 1}`;
+
+/** `${backend}/${twinName(slot)}` → `${address}:${port}`: the twins that should be enabled. */
+export function desiredTwins(applied: ReadonlyMap<string, AppliedServer>, health: ReadonlyMap<string, { readonly State: string }>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const a of applied.values()) {
+    if (!a.spec.options.startsWith('check') || a.spec.draining || health.get(a.spec.healthKey)?.State !== 'unhealthy') continue;
+    out.set(`${a.spec.backend}/${twinName(a.slot)}`, `${a.spec.address}:${a.spec.port}`);
+  }
+  return out;
+}
+
+/**
+ * Runtime API lines that take the twins from `current` to `desired`. With `current` unknown (after
+ * a start or reload, which may restore twins from the server-state file), every twin of the checked
+ * backends (`capacity`: their slot counts) that should be off is put in maintenance.
+ */
+export function planTwins(desired: ReadonlyMap<string, string>, current: ReadonlyMap<string, string> | undefined, checkedCapacity: ReadonlyMap<string, number>): string[] {
+  const lines: string[] = [];
+  const off = current === undefined ? [...checkedCapacity].flatMap(([backend, n]) => Array.from({ length: n }, (_, i) => `${backend}/${twinName(i)}`)) : [...current.keys()];
+  for (const id of off.sort()) {
+    const want = desired.get(id);
+    if (want === undefined || (current !== undefined && want !== current.get(id))) lines.push(`disable server ${id}`);
+  }
+  for (const [id, target] of [...desired].sort(([a], [b]) => a.localeCompare(b))) {
+    if (current?.get(id) === target) continue;
+    const colon = target.lastIndexOf(':');
+    lines.push(`set server ${id} addr ${target.slice(0, colon)} port ${target.slice(colon + 1)}; enable server ${id}`);
+  }
+  return lines;
 }
