@@ -29,6 +29,7 @@ import {
   pathIs,
   redirect,
   ruleRecord,
+  stickyForward,
   targetGroupRecord,
   targetRecord,
   writeRecords,
@@ -159,6 +160,7 @@ describe('the LB data plane on real HAProxy', () => {
       ruleRecord(listener, 9, [pathIs('/drain/*')], [forward(tgDrain)]),
       ruleRecord(listener, 10, [pathIs('/init/*')], [forward(tgInit)]),
       ruleRecord(listener, 11, [pathIs('/open/*')], [forward(tgOpen)]),
+      ruleRecord(listener, 12, [pathIs('/tg-sticky')], [stickyForward(300, [tgA, 1], [tgB, 1])]),
       target(tgOpen, backends['o1']!),
       target(tgOpen, backends['o2']!),
       target(tgA, backends['a1']!),
@@ -299,6 +301,25 @@ describe('the LB data plane on real HAProxy', () => {
     const before = backends['bad']!.requests.length + backends['hang']!.requests.length;
     for (let i = 0; i < 20; i++) expect(await servedBy(port, '/health-test/x')).toBe('good');
     expect(backends['bad']!.requests.length + backends['hang']!.requests.length).toBe(before);
+  });
+
+  it('keeps a client on one target group of a sticky weighted forward with the AWSALBTG cookie', async () => {
+    within();
+    const groupOf = (name: string) => (name.startsWith('a') ? 'a' : name.startsWith('b') ? 'b' : name);
+    const seen = new Set<string>();
+    const cookies = new Map<string, string>();
+    await until('a cookie for each group', async () => {
+      const r = await get(port, '/tg-sticky');
+      const cookie = ([] as string[]).concat(r.headers['set-cookie'] ?? []).find((c) => c.startsWith('AWSALBTG='));
+      expect(cookie).toMatch(/^AWSALBTG=[^;]+; Max-Age=300; Path=\/$/);
+      const group = groupOf((JSON.parse(r.body) as { name: string }).name);
+      seen.add(group);
+      cookies.set(group, cookie!.split(';')[0]!);
+      return seen.size === 2;
+    });
+    for (const [group, cookie] of cookies) {
+      for (let i = 0; i < 20; i++) expect(groupOf(await servedBy(port, '/tg-sticky', { cookie }))).toBe(group);
+    }
   });
 
   it('fails open as ALB does: a group whose targets are all unhealthy routes to all of them, until one is healthy again', async () => {

@@ -22,6 +22,7 @@ import {
   redirect,
   ruleRecord,
   sourceIs,
+  stickyForward,
   targetGroupRecord,
 } from './testing/fixture.js';
 
@@ -107,6 +108,24 @@ describe('renderConfig', () => {
   it('ANDs the conditions of a rule', () => {
     expect(rendered.config).toContain(`  http-request set-var(txn.be) str(${backendName(api.TargetGroupArn)}) if !{ var(txn.be) -m found } rule2_0 rule2_1 { rand(4) lt 3 }`);
     expect(rendered.config).toContain(`  http-request set-var(txn.be) str(${backendName(web.TargetGroupArn)}) if !{ var(txn.be) -m found } rule2_0 rule2_1\n`);
+  });
+
+  it('keeps a client on its target group with AWSALBTG when the forward is sticky, and draws the others', () => {
+    const l = listenerRecord(lb, 84, [stickyForward(600, [web, 1], [api, 1])]);
+    const fe = lines(renderConfig({ ...model, listeners: [l], rules: [] }, options()).config, 'frontend listener_84');
+    const [w, a] = [backendName(web.TargetGroupArn), backendName(api.TargetGroupArn)];
+    expect(fe.filter((x) => x.includes('txn.tgttl') || x.includes('set-var(txn.be)'))).toEqual([
+      '  http-request set-var(txn.tgttl) int(600) if !{ var(txn.be) -m found }',
+      `  http-request set-var(txn.be) str(${w}) if !{ var(txn.be) -m found } { req.cook(AWSALBTG) -m str ${w} }`,
+      `  http-request set-var(txn.be) str(${a}) if !{ var(txn.be) -m found } { req.cook(AWSALBTG) -m str ${a} }`,
+      `  http-request set-var(txn.be) str(${w}) if !{ var(txn.be) -m found } { rand(2) lt 1 }`,
+      `  http-request set-var(txn.be) str(${a}) if !{ var(txn.be) -m found }`,
+      "  http-response add-header Set-Cookie 'AWSALBTG=%[var(txn.be)]; Max-Age=%[var(txn.tgttl)]; Path=/' if { var(txn.tgttl) -m found }",
+    ]);
+  });
+
+  it('sets no AWSALBTG cookie for a forward without stickiness', () => {
+    expect(rendered.config).not.toContain('AWSALBTG');
   });
 
   it('answers a fixed response from a file holding the body as given', () => {

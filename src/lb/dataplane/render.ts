@@ -173,6 +173,9 @@ function renderFrontend(
   const defaultBackend = plain.length === 1 && plain[0]!.draw.length === 0 ? plain[0]!.backend : undefined;
   lines.push('  # default actions');
   if (defaultBackend === undefined) lines.push(...actionLines(fallback, '', listener, groups, options, files, warnings));
+  if (lines.some((l) => l.includes('set-var(txn.tgttl)'))) {
+    lines.push(`  http-response add-header Set-Cookie ${quoteWord('AWSALBTG=%[var(txn.be)]; Max-Age=%[var(txn.tgttl)]; Path=/')} if { var(txn.tgttl) -m found }`);
+  }
   lines.push(`  use_backend %[var(txn.be)] if ${DECIDED}`, `  default_backend ${defaultBackend ?? UNAVAILABLE_BACKEND}`);
   return lines;
 }
@@ -249,8 +252,19 @@ function actionLines(
   const when = (...extra: string[]) => ` if ${[UNDECIDED, conditions, ...extra].filter((s) => s !== '').join(' ')}`;
   if (action === undefined) return [`  http-request set-var(txn.be) str(${UNAVAILABLE_BACKEND})${when()}`];
   switch (action.Type) {
-    case 'forward':
-      return forwardLines(action, groups, warnings).map(({ backend, draw }) => `  http-request set-var(txn.be) str(${backend})${when(...draw)}`);
+    case 'forward': {
+      const draws = forwardLines(action, groups, warnings);
+      const sticky = action.ForwardConfig?.TargetGroupStickinessConfig;
+      if (sticky?.Enabled !== true || draws.length < 2) return draws.map(({ backend, draw }) => `  http-request set-var(txn.be) str(${backend})${when(...draw)}`);
+      // Target-group stickiness (AWSALBTG): a client that holds a group's cookie goes back to it
+      // while the group is in the forward; the others draw, and the answer carries the cookie.
+      const ttl = Math.max(1, Math.trunc(sticky.DurationSeconds ?? 3600));
+      return [
+        `  http-request set-var(txn.tgttl) int(${ttl})${when()}`,
+        ...draws.map(({ backend }) => `  http-request set-var(txn.be) str(${backend})${when(`{ req.cook(AWSALBTG) -m str ${backend} }`)}`),
+        ...draws.map(({ backend, draw }) => `  http-request set-var(txn.be) str(${backend})${when(...draw)}`),
+      ];
+    }
     case 'fixed-response': {
       const cfg = action.FixedResponseConfig;
       const status = Number(cfg?.StatusCode);

@@ -84,6 +84,12 @@ export const forward = (...groups: (TargetGroupRecord | [TargetGroupRecord, numb
   ForwardConfig: { TargetGroups: groups.map((g) => (Array.isArray(g) ? { TargetGroupArn: g[0].TargetGroupArn, Weight: g[1] } : { TargetGroupArn: g.TargetGroupArn, Weight: 1 })) },
 });
 
+/** A weighted forward with target-group stickiness (the AWSALBTG cookie) for `seconds`. */
+export const stickyForward = (seconds: number, ...groups: [TargetGroupRecord, number][]): ActionRecord => ({
+  Type: 'forward',
+  ForwardConfig: { ...forward(...groups).ForwardConfig!, TargetGroupStickinessConfig: { Enabled: true, DurationSeconds: seconds } },
+});
+
 export const fixedResponse = (StatusCode: string, MessageBody?: string, ContentType?: string): ActionRecord => ({
   Type: 'fixed-response',
   FixedResponseConfig: { StatusCode, ...(MessageBody !== undefined && { MessageBody }), ...(ContentType !== undefined && { ContentType }) },
