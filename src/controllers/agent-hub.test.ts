@@ -418,6 +418,39 @@ describe('tasks: from the API to the agent and back', () => {
     expect(a.received.filter((m) => m.type === 'runTask')).toHaveLength(2);
   });
 
+  it('a burst of reports is stored together and acked in the order sent, a refused one in its place', async () => {
+    const p = await platform();
+    await registerWeb(p, { portMappings: [] });
+    const a = agent(p.endpoint, { hostname: 'a' });
+    const arnA = await connected(a);
+    const started: Json = await p.ecs('StartTask', { taskDefinition: 'web', containerInstances: [arnA, arnA, arnA] });
+    const arns = started.tasks.map((t: Json) => t.taskArn as string);
+    await a.session.close();
+    // A raw session for the same instance, so that the seqs and the burst are the test's own.
+    const r = await raw(p.endpoint);
+    r.send(hello({ containerInstanceArn: arnA, hostname: 'a' }));
+    await waitFor(() => r.received.find((m) => m.type === 'welcome'), 'the welcome');
+    const burst: AgentMessage[] = [
+      change(arns[0], 'PENDING', [c('web', 'PENDING')]),
+      change(arns[0], 'RUNNING', [c('web', 'RUNNING')]),
+      change('arn:aws:ecs:us-east-1:000000000000:task/other-cluster/abc', 'RUNNING'),
+      change(arns[1], 'RUNNING', [c('web', 'RUNNING')]),
+      change(arns[2], 'RUNNING', [c('web', 'RUNNING')]),
+      change(arns[1], 'STOPPED', [c('web', 'STOPPED', { exitCode: 0 })]),
+    ];
+    burst.forEach((m, i) => r.send({ ...m, seq: i + 1 }));
+    await waitFor(() => r.received.filter((m) => m.type === 'ack').length === burst.length, 'every report acked');
+    expect(r.received.filter((m) => m.type === 'ack').map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    // The refused report's error comes before its ack, and after the acks of the reports sent before it.
+    const kinds = r.received.filter((m) => m.type === 'ack' || m.type === 'error').map((m) => (m.type === 'ack' ? m.seq : m.code));
+    expect(kinds.slice(0, 4)).toEqual([1, 2, 'InvalidTaskArn', 3]);
+    expect((await task(p, arns[0])).lastStatus).toBe('RUNNING');
+    expect((await task(p, arns[1])).lastStatus).toBe('STOPPED');
+    expect((await task(p, arns[2])).lastStatus).toBe('RUNNING');
+    const ci = await instance(p, arnA);
+    expect([ci.runningTasksCount, ci.pendingTasksCount]).toEqual([2, 0]);
+  });
+
   it('a report about another instance’s task is refused (and acked), changing nothing', async () => {
     const p = await platform();
     await registerWeb(p);
