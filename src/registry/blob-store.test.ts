@@ -3,7 +3,7 @@
  * any failure, concurrent writers of one blob, claims (touch) against sweeps.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -120,5 +120,65 @@ describe('BlobStore', () => {
     for await (const blob of blobs.list()) listed.push(blob.digest.text);
     expect(listed).toEqual([a.text]);
     expect(await blobs.openRead(parseDigest(`sha256:${'0'.repeat(64)}`))).toBeUndefined();
+  });
+});
+
+describe('BlobStore claims remembered (reclaimAfterMs)', () => {
+  const MINUTE = 60_000;
+
+  it('a claim within the window answers without touching the file; past it, the file is touched again', async () => {
+    let clock = new Date('2026-01-01T00:00:00Z');
+    const store = await BlobStore.open(root, { now: () => clock, reclaimAfterMs: MINUTE });
+    const digest = digestOf(Buffer.from('a'));
+    await store.writeBytes(digest, Buffer.from('a'));
+    const written = clock.getTime();
+    clock = new Date(written + MINUTE - 1);
+    expect(await store.touch(digest)).toBe(true);
+    expect((await stat(store.path(digest))).mtimeMs).toBe(written); // answered from memory
+    clock = new Date(written + MINUTE);
+    expect(await store.touch(digest)).toBe(true);
+    expect((await stat(store.path(digest))).mtimeMs).toBe(clock.getTime());
+  });
+
+  it('a blob swept is no longer claimed from memory, and a clock that went back is not trusted', async () => {
+    let clock = new Date('2026-01-01T00:00:00Z');
+    const store = await BlobStore.open(root, { now: () => clock, reclaimAfterMs: MINUTE });
+    const digest = digestOf(Buffer.from('b'));
+    await store.writeBytes(digest, Buffer.from('b'));
+    // A sweep with a cutoff past the claim (only a GC with a grace period under the window can
+    // have one) removes the blob; the remembered claim goes with it.
+    expect(await store.sweep(digest, clock.getTime() + 1)).toBe(1);
+    expect(await store.touch(digest)).toBe(false);
+    await store.writeBytes(digest, Buffer.from('b'));
+    clock = new Date(clock.getTime() - 1000);
+    expect(await store.touch(digest)).toBe(true);
+    expect((await stat(store.path(digest))).mtimeMs).toBe(clock.getTime());
+  });
+
+  it('without a window (the default) every claim touches the file', async () => {
+    const digest = digestOf(Buffer.from('c'));
+    await blobs.writeBytes(digest, Buffer.from('c'));
+    now = new Date(now.getTime() + 1000);
+    expect(await blobs.touch(digest)).toBe(true);
+    expect((await stat(blobs.path(digest))).mtimeMs).toBe(now.getTime());
+  });
+
+  it('on the system clock a blob written just now keeps the mtime the kernel gave it; an idle temp file is stamped at commit', async () => {
+    const store = await BlobStore.open(root);
+    const before = Date.now();
+    const digest = digestOf(Buffer.from('fresh'));
+    await store.writeBytes(digest, Buffer.from('fresh'));
+    const { mtimeMs } = await stat(store.path(digest));
+    expect(mtimeMs).toBeGreaterThanOrEqual(before - 1000);
+    expect(mtimeMs).toBeLessThanOrEqual(Date.now());
+
+    const temp = store.tempPath();
+    await writeFile(temp, 'idle');
+    const longAgo = new Date('2020-01-01T00:00:00Z');
+    await utimes(temp, longAgo, longAgo);
+    const idle = digestOf(Buffer.from('idle'));
+    const committing = Date.now();
+    await store.commit(temp, idle);
+    expect((await stat(store.path(idle))).mtimeMs).toBeGreaterThanOrEqual(committing - 1000);
   });
 });

@@ -9,6 +9,11 @@
  * never reaches `blobs/`, and concurrent writers of one blob each rename a complete, identical
  * file over the other. Each blob's mtime says when it was last written or claimed (touch): the
  * garbage collector's grace period is measured from it.
+ *
+ * A small push claims the same blobs again and again (the empty config of every artifact, a layer
+ * checked by the manifest that follows it), and each claim was a syscall on the thread pool. A
+ * claim this process made less than `reclaimAfterMs` ago stands for a new one (see touch), and a
+ * file written just now needs no stamp when the clock is the system's (see commit).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Hash } from 'node:crypto';
@@ -33,25 +38,49 @@ export interface StoredBlob extends BlobInfo {
   readonly digest: Digest;
 }
 
+export interface BlobStoreOptions {
+  /**
+   * Stamps claims (mtimes), so that the GC's grace period and the registry's clock agree. Without
+   * it the system clock, whose time the kernel also stamps on written files.
+   */
+  readonly now?: () => Date;
+  /**
+   * A claim this process made of a blob less than this long ago answers a new claim without
+   * touching the file (default 0: every claim touches). It shortens the protection a claim gives
+   * against GC by up to this much, so keep it a small fraction of the GC's grace period.
+   */
+  readonly reclaimAfterMs?: number;
+}
+
+/** How far a file's kernel timestamp may lag Date.now() (a coarse clock, one tick of it). */
+const KERNEL_CLOCK_SLACK_MS = 20;
+/** The recent claims remembered (reclaimAfterMs); past this many the oldest are forgotten. */
+const MAX_REMEMBERED_CLAIMS = 50_000;
+
 export class BlobStore {
   /** Per-digest critical sections, so a sweep and a claim of one blob never interleave. */
   private readonly locks = new KeyedMutex();
   /** One per blobs/<alg> directory: concurrent commits share its fsyncs. */
   private readonly dirSyncs = new Map<string, GroupedDirSync>();
+  /**
+   * Digest -> the time (ms, this.now()) of this process's last claim of it, oldest first. The
+   * blob's mtime is never older than that time, so the GC keeps the blob while it is recent.
+   */
+  private readonly claims = new Map<string, number>();
 
   private constructor(
     readonly root: string,
     private readonly now: () => Date,
+    /** True when `now` is the system clock: the kernel's mtime of a fresh write is then a claim. */
+    private readonly systemClock: boolean,
+    private readonly reclaimAfterMs: number,
   ) {}
 
-  /**
-   * Opens (creating) the layout under `root`. `now` stamps claims (mtimes), so that the GC's grace
-   * period and the registry's clock agree.
-   */
-  static async open(root: string, options: { now?: () => Date } = {}): Promise<BlobStore> {
+  /** Opens (creating) the layout under `root`. */
+  static async open(root: string, options: BlobStoreOptions = {}): Promise<BlobStore> {
     for (const alg of DIGEST_ALGORITHMS) await mkdir(join(root, 'blobs', alg), { recursive: true });
     await mkdir(join(root, 'uploads'), { recursive: true });
-    return new BlobStore(root, options.now ?? (() => new Date()));
+    return new BlobStore(root, options.now ?? (() => new Date()), options.now === undefined, Math.max(0, options.reclaimAfterMs ?? 0));
   }
 
   path(digest: Digest): string {
@@ -117,6 +146,7 @@ export class BlobStore {
       return { digest: expected, size: await verifyStream(expected, source, limits) };
     }
     const temp = this.tempPath();
+    const writtenAt = this.now();
     const handle = await open(temp, 'wx', 0o644);
     let committed = false;
     try {
@@ -133,7 +163,7 @@ export class BlobStore {
       // renames identical bytes over it, which is harmless).
       await handle.sync();
       await handle.close();
-      await this.commit(temp, expected);
+      await this.commit(temp, expected, { writtenAt });
       committed = true;
       return { digest: expected, size: written };
     } finally {
@@ -148,13 +178,14 @@ export class BlobStore {
   async writeBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
     if (await this.touch(digest)) return;
     const temp = this.tempPath();
+    const writtenAt = this.now();
     const handle = await open(temp, 'wx', 0o644);
     let committed = false;
     try {
       await writeAll(handle, bytes, 0);
       await handle.sync();
       await handle.close();
-      await this.commit(temp, digest);
+      await this.commit(temp, digest, { writtenAt });
       committed = true;
     } finally {
       if (!committed) {
@@ -167,12 +198,21 @@ export class BlobStore {
   /**
    * Moves a complete, verified, fsynced temp file into place as `digest`. Its mtime is set to now
    * first: a temp file that sat idle is as new as the blob it becomes, for the GC's grace period.
+   * With `writtenAt` (bytes were written to it at or after that time), and the system clock, the
+   * kernel has stamped it already and the mtime is left as it is.
    */
-  async commit(tempPath: string, digest: Digest): Promise<void> {
+  async commit(tempPath: string, digest: Digest, options: { writtenAt?: Date } = {}): Promise<void> {
     await this.locks.run(digest.text, async () => {
-      const now = this.now();
-      await utimes(tempPath, now, now);
+      let claimedAt: Date;
+      if (this.systemClock && options.writtenAt !== undefined) {
+        // The kernel stamps files from a clock that may lag the system's by a tick.
+        claimedAt = new Date(options.writtenAt.getTime() - KERNEL_CLOCK_SLACK_MS);
+      } else {
+        claimedAt = this.now();
+        await utimes(tempPath, claimedAt, claimedAt);
+      }
       await rename(tempPath, this.path(digest));
+      this.remember(digest.text, claimedAt.getTime());
     });
     const dir = join(this.root, 'blobs', digest.algorithm);
     let dirSync = this.dirSyncs.get(dir);
@@ -202,17 +242,23 @@ export class BlobStore {
   /**
    * Claims an existing blob for a new reference (a mount, a manifest): refreshes its mtime so a
    * concurrent GC leaves it alone. False when the blob is not (or no longer) on disk.
+   *
+   * When this process claimed it less than `reclaimAfterMs` ago, that claim answers: its mtime is
+   * that recent, so no GC with a longer grace period can have removed it (a sweep needs an mtime
+   * older than its grace period), and none will for the grace period less that age.
    */
   async touch(digest: Digest): Promise<boolean> {
+    if (this.claimedRecently(digest.text)) return true;
     return this.locks.run(digest.text, async () => {
       const now = this.now();
       try {
         await utimes(this.path(digest), now, now);
-        return true;
       } catch (err) {
         if (isNotFound(err)) return false;
         throw err;
       }
+      this.remember(digest.text, now.getTime());
+      return true;
     });
   }
 
@@ -221,9 +267,25 @@ export class BlobStore {
     return this.locks.run(digest.text, async () => {
       const info = await this.stat(digest);
       if (info === undefined || info.mtimeMs >= cutoffMs) return undefined;
+      this.claims.delete(digest.text);
       await removeFile(this.path(digest));
       return info.size;
     });
+  }
+
+  private claimedRecently(digest: string): boolean {
+    if (this.reclaimAfterMs === 0) return false;
+    const at = this.claims.get(digest);
+    if (at === undefined) return false;
+    const age = this.now().getTime() - at;
+    return age >= 0 && age < this.reclaimAfterMs;
+  }
+
+  private remember(digest: string, atMs: number): void {
+    if (this.reclaimAfterMs === 0) return;
+    this.claims.delete(digest); // re-inserted last: the map stays oldest first
+    this.claims.set(digest, atMs);
+    if (this.claims.size > MAX_REMEMBERED_CLAIMS) this.claims.delete(this.claims.keys().next().value!);
   }
 
   /** Every blob on disk (names that are not digests, such as strays, are skipped). */

@@ -103,6 +103,19 @@ describe('registry.gc()', () => {
     expect(report.tokensPurged).toBe(1);
   });
 
+  it('a link whose bytes are not on disk stays while it is younger than the grace period (its bytes may be on their way)', async () => {
+    let now = new Date('2026-06-01T00:00:00Z');
+    await using reg = await startRegistry({ now: () => now });
+    // What an upload's last PUT leaves for a moment: the link committed, the rename still to come.
+    const missing = `sha256:${'ab'.repeat(32)}`;
+    await reg.registry.metadata.linkBlob('app', missing, 10, now, { name: 'app', createdAt: now.toISOString(), imageTagMutability: 'MUTABLE', scanOnPush: false, createdBy: 'push' });
+    expect((await reg.registry.gc()).linksRemoved).toBe(0);
+    expect(await reg.registry.metadata.getBlobLink('app', missing)).toBeDefined();
+    now = new Date(now.getTime() + DEFAULT_GC_GRACE_MS + 1);
+    expect((await reg.registry.gc()).linksRemoved).toBe(1);
+    expect(await reg.registry.metadata.getBlobLink('app', missing)).toBeUndefined();
+  });
+
   it('expired tokens are purged', async () => {
     let now = new Date('2026-06-01T00:00:00Z');
     await using reg = await startRegistry({ now: () => now });

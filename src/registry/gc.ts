@@ -7,7 +7,8 @@
  * candidates, the mark is taken again after the candidates are chosen, and each candidate is
  * re-checked and removed under the same per-blob lock a claim takes. A push that claims a blob
  * either sees it fresh (so GC keeps it) or finds it gone and is told to upload it again. Blob links
- * to removed blobs are deleted compare-and-swap, so a link re-created meanwhile survives.
+ * to removed blobs are deleted compare-and-swap, so a link re-created meanwhile survives, and only
+ * once they are older than the grace period, so a link made before its bytes land survives too.
  */
 import { purgeExpiredRegistryTokens } from './auth.js';
 import type { BlobStore } from './blob-store.js';
@@ -55,8 +56,11 @@ export async function collectGarbage(deps: { meta: RegistryMetadata; blobs: Blob
   }
 
   // Links whose bytes are gone (removed now, or lost) would advertise blobs that cannot be read.
+  // A link younger than the grace period stays: an upload commits its link while its bytes are
+  // still being moved into place (uploads.ts), and a blob claimed that recently was not removed.
   let linksRemoved = 0;
   for await (const link of meta.allBlobLinks()) {
+    if (Date.parse(link.record.linkedAt) >= cutoff) continue;
     if (!removed.has(link.digest) && (await blobs.stat(parseDigest(link.digest))) !== undefined) continue;
     if (await meta.deleteIfUnchanged(link.key, link.modRevision)) linksRemoved++;
   }

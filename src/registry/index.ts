@@ -53,6 +53,8 @@ export const DEFAULT_MAX_BLOB_BYTES = 10 * 1024 * 1024 * 1024;
 export const DEFAULT_MAX_UPLOAD_SESSIONS = 1000;
 /** An unreferenced blob younger than this is kept: its manifest may be on its way. */
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
+/** The longest a blob claim stands for later ones (BlobStore's reclaimAfterMs). */
+const MAX_RECLAIM_AFTER_MS = 60_000;
 /** distribution/distribution purges uploads after a week; a day is plenty for a resumable push. */
 export const DEFAULT_UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
 
@@ -100,7 +102,12 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
   const now = options.now ?? (() => new Date());
   const logger = options.logger ?? consoleLogger;
   const maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
-  const blobs = await BlobStore.open(options.root, { now });
+  const gcGraceMs = options.gcGraceMs ?? DEFAULT_GC_GRACE_MS;
+  // A claim stands for later ones a while (blob-store.ts): a tenth of the grace period, at most a minute.
+  const blobs = await BlobStore.open(options.root, {
+    ...(options.now !== undefined && { now: options.now }),
+    reclaimAfterMs: Math.min(MAX_RECLAIM_AFTER_MS, Math.floor(gcGraceMs / 10)),
+  });
   const metadata = new RegistryMetadata(options.store);
   const uploads = new UploadSessions(blobs, metadata, { maxBlobBytes, maxSessions: options.maxUploadSessions ?? DEFAULT_MAX_UPLOAD_SESSIONS }, now);
   const lookupAccessKey = options.lookupAccessKey ?? storeAccessKeyLookup(options.store);
@@ -139,7 +146,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     gc: () =>
       collectGarbage(
         { meta: metadata, blobs, uploads },
-        { now: now(), graceMs: options.gcGraceMs ?? DEFAULT_GC_GRACE_MS, uploadTtlMs: options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS },
+        { now: now(), graceMs: gcGraceMs, uploadTtlMs: options.uploadTtlMs ?? DEFAULT_UPLOAD_TTL_MS },
       ),
     async close() {
       closed = true;

@@ -201,10 +201,10 @@ export class RegistryMetadata {
   }
 
   /** Every blob link of every repository, in pages (GC). */
-  async *allBlobLinks(): AsyncIterable<{ key: string; modRevision: number; name: string; digest: string }> {
+  async *allBlobLinks(): AsyncIterable<{ key: string; modRevision: number; name: string; digest: string; record: BlobLinkRecord }> {
     for await (const kv of this.scan(keys.blobLinks())) {
       const parts = splitRepositoryKey(keys.blobLinks(), kv.key);
-      if (parts !== undefined) yield { key: kv.key, modRevision: kv.modRevision, name: parts.name, digest: parts.rest };
+      if (parts !== undefined) yield { key: kv.key, modRevision: kv.modRevision, name: parts.name, digest: parts.rest, record: JSON.parse(kv.value) as BlobLinkRecord };
     }
   }
 

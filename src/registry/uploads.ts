@@ -104,8 +104,8 @@ export class UploadSessions {
   /**
    * PUT ?digest=: appends the optional last chunk, verifies the whole blob against `digest`, moves
    * it into the blob store, and ends the session and links the blob into the repository in one
-   * commit (creating the repository with `createRepository`, as a push may). A mismatch
-   * (DIGEST_INVALID) ends the session and stores nothing.
+   * commit (creating the repository with `createRepository`, as a push may), the move and the
+   * commit side by side. A mismatch (DIGEST_INVALID) ends the session and stores nothing.
    */
   async complete(repository: string, id: string, digest: Digest, chunk: ChunkInput, createRepository?: RepositoryRecord): Promise<{ size: number }> {
     return this.mutex.run(id, async () => {
@@ -127,6 +127,7 @@ export class UploadSessions {
       }
       // No progress record for the last chunk: the session ends below either way. Its bytes are
       // fsynced on the handle that wrote them, so commit need not open the file again.
+      const writtenAt = this.now();
       const synced = await this.appendLocked(repository, id, state, chunk, digest.algorithm, { saveProgress: false, sync: true });
       const hash = await this.hashOf(id, state, digest.algorithm);
       state.hash = undefined; // digest() consumes it
@@ -136,11 +137,17 @@ export class UploadSessions {
         throw new RegistryError('DIGEST_INVALID', `the uploaded content's digest is ${digest.algorithm}:${actual}, not ${digest.text}`, { detail: { digest: digest.text } });
       }
       const temp = this.blobs.tempPath(id);
-      // A PUT without bytes ends an upload of PATCHes: its blob may be stored already.
-      await (synced ? this.blobs.commit(temp, digest) : this.blobs.adopt(temp, digest));
+      // The bytes written just now stamped the file; a PUT of no bytes commits an idle one, and
+      // one that ends an upload of PATCHes may find its blob stored already.
+      const place = synced === 'wrote' ? this.blobs.commit(temp, digest, { writtenAt }) : synced === 'synced' ? this.blobs.commit(temp, digest) : this.blobs.adopt(temp, digest);
       this.live.delete(id);
       const recorded = !this.pending.delete(id);
-      await this.meta.finishUpload({ id, recorded }, repository, digest.text, state.offset, this.now(), createRepository);
+      // The verified bytes go into place (rename, directory fsync) while the link commits: two
+      // waits for the disk side by side instead of one after the other. The 201 waits for both.
+      // Should a crash come between them, a link whose bytes did not make it is a state every
+      // reader handles already (the blob is unknown; a manifest naming it is refused; GC drops
+      // the link), and the client, never answered, pushes again.
+      await allOrFirstError([place, this.meta.finishUpload({ id, recorded }, repository, digest.text, state.offset, this.now(), createRepository)]);
       return { size: state.offset };
     });
   }
@@ -232,8 +239,18 @@ export class UploadSessions {
     return state.hash;
   }
 
-  /** Appends a chunk; true when it wrote and (with `sync`) fsynced the whole file. */
-  private async appendLocked(repository: string, id: string, state: LiveState, chunk: ChunkInput, algorithm: DigestAlgorithm, options = { saveProgress: true, sync: false }): Promise<boolean> {
+  /**
+   * Appends a chunk. With `sync`, says how the whole file was fsynced: 'wrote' (bytes were written
+   * to it just now), 'synced' (none were), or false when there was no body to open it for.
+   */
+  private async appendLocked(
+    repository: string,
+    id: string,
+    state: LiveState,
+    chunk: ChunkInput,
+    algorithm: DigestAlgorithm,
+    options = { saveProgress: true, sync: false },
+  ): Promise<'wrote' | 'synced' | false> {
     const expected = this.checkChunk(state, chunk);
     if (chunk.body === undefined) {
       if (expected !== undefined && expected !== 0) throw new RegistryError('SIZE_INVALID', `the chunk declared ${expected} bytes but had no body`);
@@ -267,7 +284,8 @@ export class UploadSessions {
     }
     state.offset = start + written;
     if (options.saveProgress) await this.save(repository, id, state.offset);
-    return options.sync;
+    if (!options.sync) return false;
+    return written > 0 ? 'wrote' : 'synced';
   }
 
   /** Checks a chunk's place and declared length against the session; returns that length, if declared. */
@@ -308,4 +326,10 @@ export class UploadSessions {
     await removeFile(this.blobs.tempPath(id));
     if (recorded) await this.meta.deleteUpload(id);
   }
+}
+
+/** Waits for every promise to settle (none is left running behind an error), then throws the first error, if any. */
+async function allOrFirstError(promises: readonly Promise<unknown>[]): Promise<void> {
+  const settled = await Promise.allSettled(promises);
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
 }
