@@ -223,8 +223,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   const sharedVolumesDir = join(options.stateDir, 'volumes');
   /** Creates and starts, bounded: a hundred tasks placed at once do not start a hundred runc at once. */
   const starts = createLimiter(options.startConcurrency ?? defaultStartConcurrency());
-  /** One pull of an image for every container that needs it while it is under way. */
-  const pulls = singleFlight<ImageRecord>();
+  /** One pull of an image (and read of its config) for every container that needs it while it is under way. */
+  const pulls = singleFlight<{ image: ImageRecord; config: ImageProcessConfig }>();
   let closed = false;
 
   const taskDir = (rec: Pick<TaskRecord, 'taskId'>): string => join(tasksDir, rec.taskId);
@@ -400,10 +400,12 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     const def = defOf(rec, c);
     const fields = { taskArn: rec.task.taskArn, container: c.name, image: def.image };
     try {
-      const image = await pulls(def.image, () => images.pull(def.image, { onProgress: (e) => logPull(e, fields) }));
-      const config = await images.config(image);
+      const { image, config } = await pulls(def.image, async () => {
+        const pulled = await images.pull(def.image, { onProgress: (e) => logPull(e, fields) });
+        return { image: pulled, config: (await images.config(pulled)).config ?? {} };
+      });
       c.image = image;
-      c.imageConfig = config.config ?? {};
+      c.imageConfig = config;
       c.imageDigest = image.digest;
       c.imageId = image.config.digest;
       if (c.phase === 'pulling') Object.assign(c, { phase: 'pulled', since: Date.now() });
