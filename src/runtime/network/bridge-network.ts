@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +17,7 @@ import { CONTAINER_ID_PATTERN } from '../driver.js';
 import { RuntimeError } from '../errors.js';
 import { gatewayAddress, parseSubnet, type Subnet, taskAddresses } from './ipam.js';
 import {
-  bridgeChains, bridgeRules, ensureChain, ensureRule, portRule, type Protocol, removeChain, removeRule,
+  bridgeChains, bridgeRules, ensureChain, ensureRule, listRules, portRule, type Protocol, publishedRuleOf, removeChain, removeRule,
 } from './iptables.js';
 
 const run = promisify(execFile);
@@ -94,6 +94,17 @@ export function attachmentFor(mode: 'host' | 'none' | 'bridge' | 'awsvpc', attac
  */
 export function macAddress(ipv4: string): string {
   return ['02', '42', ...ipv4.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
+/** The network namespaces some process is in (`net:[inode]`, as /proc/<pid>/ns/net reads). */
+async function namespacesInUse(): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const link = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
+    if (link !== undefined) out.add(link);
+  }
+  return out;
 }
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
@@ -205,9 +216,37 @@ export class BridgeNetwork {
       await ensureChain('nat', chains.postrouting);
       await ensureChain('filter', chains.forward);
       for (const rule of bridgeRules(this.bridge, this.cidr, this.outbound)) await ensureRule(rule);
+      await this.pruneStalePorts();
     })();
     this.ready.catch(() => (this.ready = undefined));
     return this.ready;
+  }
+
+  /**
+   * Drops the published-port rules of owners that are gone: no attachment of this network's state,
+   * and no namespace or none with a process in it. A host whose agent died and whose state was
+   * wiped keeps such rules in the kernel, and each would shadow a new task given the same host
+   * port. An owner of another agent on the same bridge that still runs is left alone. Returns the
+   * owners whose rules went.
+   */
+  async pruneStalePorts(): Promise<string[]> {
+    const chain = bridgeChains(this.bridge).dnat;
+    const rules = (await listRules('nat', chain)).map((line) => publishedRuleOf(chain, line)).filter((r) => r !== undefined);
+    if (rules.length === 0) return [];
+    const ours = new Set((await this.list()).map((a) => a.owner));
+    let inUse: Set<string> | undefined;
+    const gone = new Set<string>();
+    for (const { owner, rule } of rules) {
+      if (ours.has(owner)) continue;
+      const ns = await stat(`/run/netns/${this.netnsName(owner)}`).catch(() => undefined);
+      if (ns !== undefined) {
+        inUse ??= await namespacesInUse();
+        if (inUse.has(`net:[${ns.ino}]`)) continue;
+      }
+      await removeRule(rule);
+      gone.add(owner);
+    }
+    return [...gone].sort();
   }
 
   /**

@@ -126,3 +126,31 @@ export async function removeChain(table: string, chain: string): Promise<void> {
     }
   }
 }
+
+/** The rules of one chain as `iptables -S` prints them (`-A CHAIN ...`), one per line. */
+export async function listRules(table: string, chain: string): Promise<string[]> {
+  try {
+    const { stdout } = await run('iptables', ['-w', '-t', table, '-S', chain]);
+    return stdout.split('\n').filter((l) => l.startsWith(`-A ${chain} `));
+  } catch (err) {
+    if (/no chain|doesn't exist|does not exist/i.test(stderrOf(err))) return [];
+    throw new RuntimeError('RuntimeFailed', `iptables -S ${chain}: ${stderrOf(err)}`, { cause: err });
+  }
+}
+
+/**
+ * The owner a published-port rule of `chain` is tagged with, and the rule to delete it by; undefined
+ * for a line that is no such rule. Owners are ids (no spaces or quotes), so words split on spaces.
+ *
+ * @example publishedRuleOf('BERTH-DNAT-b0', '-A BERTH-DNAT-b0 -p tcp -m tcp --dport 49153 -m comment --comment "berth:t1" -j DNAT --to-destination 169.254.176.2:80')
+ *   // { owner: 't1', rule: { table: 'nat', chain: 'BERTH-DNAT-b0', spec: ['-p', 'tcp', '-m', 'tcp', '--dport', '49153', ...] } }
+ */
+export function publishedRuleOf(chain: string, line: string): { owner: string; rule: IptablesRule } | undefined {
+  // iptables quotes the comment ("berth:t1"); the words given back to -D go unquoted.
+  const words = line.trim().split(/\s+/).map((w) => (w.length >= 2 && w.startsWith('"') && w.endsWith('"') ? w.slice(1, -1) : w));
+  if (words[0] !== '-A' || words[1] !== chain) return undefined;
+  const at = words.indexOf('--comment');
+  const owner = /^berth:(.+)$/.exec(words[at + 1] ?? '')?.[1];
+  if (at < 0 || owner === undefined) return undefined;
+  return { owner, rule: { table: 'nat', chain, spec: words.slice(2) } };
+}

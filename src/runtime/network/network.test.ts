@@ -17,7 +17,7 @@ import { cgroupDirs, detectCgroupLayout } from '../runc/cgroups.js';
 import { RuncDriver } from '../runc/runc-driver.js';
 import { busyboxRootfs } from '../testing/busybox.js';
 import { attachmentFor, BridgeNetwork, macAddress } from './bridge-network.js';
-import { bridgeRules, portRule } from './iptables.js';
+import { bridgeRules, portRule, publishedRuleOf } from './iptables.js';
 import { contains, gatewayAddress, parseSubnet, RESERVED_ADDRESSES, subnetSize, taskAddresses } from './ipam.js';
 
 describe('ipam', () => {
@@ -54,6 +54,17 @@ describe('iptables rules', () => {
     expect(bridgeRules('berth0', '169.254.176.0/22', true).at(-1)).toEqual(
       { table: 'nat', chain: 'BERTH-POST-berth0', spec: ['-s', '169.254.176.0/22', '!', '-o', 'berth0', '-j', 'MASQUERADE'] },
     );
+  });
+
+  it('reads the owner of a published-port rule from iptables -S, and the rule to delete it by', () => {
+    const line = '-A BERTH-DNAT-b0 -p tcp -m tcp --dport 49153 -m comment --comment "berth:t-1" -j DNAT --to-destination 169.254.176.2:80';
+    expect(publishedRuleOf('BERTH-DNAT-b0', line)).toEqual({
+      owner: 't-1',
+      rule: { table: 'nat', chain: 'BERTH-DNAT-b0', spec: ['-p', 'tcp', '-m', 'tcp', '--dport', '49153', '-m', 'comment', '--comment', 'berth:t-1', '-j', 'DNAT', '--to-destination', '169.254.176.2:80'] },
+    });
+    expect(publishedRuleOf('BERTH-DNAT-b0', '-N BERTH-DNAT-b0')).toBeUndefined();
+    expect(publishedRuleOf('BERTH-DNAT-b0', '-A BERTH-DNAT-b1 -p tcp --dport 1 -m comment --comment berth:x -j DNAT --to-destination 1.2.3.4:1')).toBeUndefined();
+    expect(publishedRuleOf('BERTH-DNAT-b0', '-A BERTH-DNAT-b0 -p tcp --dport 1 -j DNAT --to-destination 1.2.3.4:1')).toBeUndefined();
   });
 
   it('publishes one port with one DNAT rule tagged with its owner', () => {
@@ -273,6 +284,34 @@ describe('BridgeNetwork with runc', () => {
     expect(mac(net.netnsName(`new-${tag}`))).toBe(macAddress(reused.ipv4Address));
     await httpd('new', { path: reused.netnsPath, ipv4Address: reused.ipv4Address });
     expect(await within('httpd at the reused address', () => fetchOnce(`http://${reused.ipv4Address}:8080/`))).toBe('hello from busybox\n');
+  });
+
+  it('drops at start the published ports of owners that are gone (no attachment here, no process in their namespace) and keeps the others', async () => {
+    // Another agent's network on the same bridge, with state of its own.
+    const elsewhere = new BridgeNetwork({ bridge, subnet, stateDir: join(tmp, 'elsewhere'), outbound: false, hostPortRange: [portBase, portBase + 19] });
+    const [live, idle, vanished, mine] = ['live', 'idle', 'vanished', 'mine'].map((n) => `${n}-${tag}`) as [string, string, string, string];
+    const a = await elsewhere.attach(live);
+    await elsewhere.publish(live, [{ containerPort: 8080 }]);
+    await httpd('live', { path: a.netnsPath, ipv4Address: a.ipv4Address });
+    await elsewhere.attach(idle);
+    await elsewhere.publish(idle, [{ containerPort: 80 }]);
+    await elsewhere.attach(vanished);
+    await elsewhere.publish(vanished, [{ containerPort: 80 }]);
+    execFileSync('ip', ['netns', 'delete', elsewhere.netnsName(vanished)]);
+    await net.attach(mine); // no process yet: a container about to start
+    await net.publish(mine, [{ containerPort: 80 }]);
+    try {
+      const restarted = new BridgeNetwork({ bridge, subnet, stateDir: join(tmp, 'net'), outbound: false, hostPortRange: [portBase, portBase + 19] });
+      await restarted.ensure();
+      const nat = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
+      expect(nat).toContain(`berth:${live}`);
+      expect(nat).toContain(`berth:${mine}`);
+      expect(nat).not.toContain(`berth:${idle}`);
+      expect(nat).not.toContain(`berth:${vanished}`);
+      expect(await restarted.pruneStalePorts()).toEqual([]); // nothing more to drop
+    } finally {
+      for (const owner of [live, idle, vanished]) await elsewhere.detach(owner);
+    }
   });
 
   it("sets up its bridge and chains once, and destroy() removes them all", async () => {
