@@ -85,7 +85,11 @@ export async function validateRegistryToken(
   return new TokenValidator(store, options.accountId, options.lookupAccessKey ?? storeAccessKeyLookup(store)).check(token, now);
 }
 
-/** Validates tokens with a bounded in-memory cache of token records (they are immutable). */
+/**
+ * Validates tokens with a bounded in-memory cache of token records (they are immutable). The
+ * cache is keyed by the token itself, so a request with a known token costs no hashing; expiry,
+ * account and access key are still checked on every call.
+ */
 export class TokenValidator {
   private readonly cache = new Map<string, TokenRecord>();
 
@@ -98,18 +102,17 @@ export class TokenValidator {
 
   async check(token: string, now: Date): Promise<TokenCheck> {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return { ok: false, reason: 'unknown' };
-    const hash = tokenHash(token);
-    let record = this.cache.get(hash);
+    let record = this.cache.get(token);
     if (record === undefined) {
-      const kv = await this.store.get(keys.token(hash));
+      const kv = await this.store.get(keys.token(tokenHash(token)));
       if (kv === undefined) return { ok: false, reason: 'unknown' };
       record = JSON.parse(kv.value) as TokenRecord;
       if (this.cache.size >= this.maxCached) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(hash, record);
+      this.cache.set(token, record);
     }
     const expiresAt = new Date(record.expiresAt);
     if (!(now.getTime() < expiresAt.getTime())) {
-      this.cache.delete(hash);
+      this.cache.delete(token);
       return { ok: false, reason: 'expired' };
     }
     if (record.accountId !== this.accountId) return { ok: false, reason: 'foreign-account' };

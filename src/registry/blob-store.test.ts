@@ -22,6 +22,7 @@ beforeEach(async () => {
   blobs = await BlobStore.open(root, { now: () => now });
 });
 afterEach(async () => {
+  await blobs.close();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -138,6 +139,7 @@ describe('BlobStore claims remembered (reclaimAfterMs)', () => {
     clock = new Date(written + MINUTE);
     expect(await store.touch(digest)).toBe(true);
     expect((await stat(store.path(digest))).mtimeMs).toBe(clock.getTime());
+    await store.close();
   });
 
   it('a blob swept is no longer claimed from memory, and a clock that went back is not trusted', async () => {
@@ -153,6 +155,7 @@ describe('BlobStore claims remembered (reclaimAfterMs)', () => {
     clock = new Date(clock.getTime() - 1000);
     expect(await store.touch(digest)).toBe(true);
     expect((await stat(store.path(digest))).mtimeMs).toBe(clock.getTime());
+    await store.close();
   });
 
   it('without a window (the default) every claim touches the file', async () => {
@@ -180,5 +183,15 @@ describe('BlobStore claims remembered (reclaimAfterMs)', () => {
     const committing = Date.now();
     await store.commit(temp, idle);
     expect((await stat(store.path(idle))).mtimeMs).toBeGreaterThanOrEqual(committing - 1000);
+    await store.close();
+  });
+
+  it('keeps a directory open for its fsyncs, and commits again after close', async () => {
+    const a = digestOf(Buffer.from('a'));
+    await blobs.writeBytes(a, Buffer.from('a'));
+    await blobs.close();
+    const b = digestOf(Buffer.from('b'));
+    await blobs.writeBytes(b, Buffer.from('b'));
+    expect((await blobs.read(b))?.toString()).toBe('b');
   });
 });

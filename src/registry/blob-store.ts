@@ -61,7 +61,7 @@ export class BlobStore {
   /** Per-digest critical sections, so a sweep and a claim of one blob never interleave. */
   private readonly locks = new KeyedMutex();
   /** One per blobs/<alg> directory: concurrent commits share its fsyncs. */
-  private readonly dirSyncs = new Map<string, GroupedDirSync>();
+  private readonly dirSyncs = new Map<string, DirectorySync>();
   /**
    * Digest -> the time (ms, this.now()) of this process's last claim of it, oldest first. The
    * blob's mtime is never older than that time, so the GC keeps the blob while it is recent.
@@ -216,8 +216,15 @@ export class BlobStore {
     });
     const dir = join(this.root, 'blobs', digest.algorithm);
     let dirSync = this.dirSyncs.get(dir);
-    if (dirSync === undefined) this.dirSyncs.set(dir, (dirSync = new GroupedDirSync(() => syncDir(dir))));
+    if (dirSync === undefined) this.dirSyncs.set(dir, (dirSync = new DirectorySync(dir)));
     await dirSync.sync();
+  }
+
+  /** Closes the directories kept open for their fsyncs; the store stays usable (they reopen). */
+  async close(): Promise<void> {
+    const syncs = [...this.dirSyncs.values()];
+    this.dirSyncs.clear();
+    await Promise.all(syncs.map((s) => s.close()));
   }
 
   /**
@@ -477,12 +484,37 @@ export class GroupedDirSync {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+/**
+ * A blobs/<alg> directory's grouped fsyncs, on a handle kept open: opening and closing the
+ * directory for each fsync were two more trips to the thread pool per commit.
+ */
+class DirectorySync {
+  private handle: Promise<FileHandle> | undefined;
+  private readonly grouped = new GroupedDirSync(() => this.syncOnce());
+
+  constructor(private readonly dir: string) {}
+
+  sync(): Promise<void> {
+    return this.grouped.sync();
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle !== undefined) await (await handle).close();
+  }
+
+  private async syncOnce(): Promise<void> {
+    this.handle ??= open(this.dir, constants.O_RDONLY);
+    const opening = this.handle;
+    try {
+      await (await opening).sync();
+    } catch (err) {
+      // A failed open or fsync: the next sync starts from a fresh handle.
+      if (this.handle === opening) this.handle = undefined;
+      await (await opening.catch(() => undefined))?.close().catch(() => undefined);
+      throw err;
+    }
   }
 }
 

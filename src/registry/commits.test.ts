@@ -43,6 +43,17 @@ describe('store commits per push', () => {
     expect(await reg.registry.metadata.countUploads()).toBe(0);
   });
 
+  it('a manifest as the first push creates the repository in its own commit, and a second push keeps that record', async () => {
+    await using reg = await startRegistry();
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.ociIndex, manifests: [] });
+    const put = () => reg.request('/v2/first-manifest/manifests/v1', { method: 'PUT', body: index, headers: { 'content-type': MEDIA_TYPE.ociIndex } });
+    expect(await commitsOf(reg, async () => expect((await put()).status).toBe(201))).toBe(1);
+    const created = await reg.registry.metadata.getRepository('first-manifest');
+    expect(created).toMatchObject({ name: 'first-manifest', createdBy: 'push', imageTagMutability: 'MUTABLE' });
+    expect((await put()).status).toBe(201);
+    expect(await reg.registry.metadata.getRepository('first-manifest')).toEqual(created);
+  });
+
   it('POST, PATCH, PUT: two commits (the session is recorded once bytes arrive, so it can resume)', async () => {
     await using reg = await startRegistry();
     const body = bytesOf(3000, 2);

@@ -27,6 +27,8 @@ import { checkRepositoryName, checkTag, isRepositoryName } from './names.js';
 import type { ChunkRange, UploadSessions } from './uploads.js';
 import { isUploadId, uploadRange } from './uploads.js';
 
+/** Distinct Authorization headers whose decoding is remembered (the oldest is forgotten first). */
+const MAX_DECODED_HEADERS = 1000;
 /** Pages of tags and repositories are at most this long; `n` above it is clamped (with a Link). */
 export const MAX_PAGE_SIZE = 10_000;
 /**
@@ -161,8 +163,19 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
     }
   }
 
+  /** Authorization headers already decoded: a client sends the same one with every request. */
+  const decodedHeaders = new Map<string, string | undefined>();
+
   async function authenticate(req: IncomingMessage): Promise<RegistryCaller> {
-    const token = parseBasicAuthorization(req.headers.authorization);
+    const header = req.headers.authorization;
+    let token = header === undefined ? undefined : decodedHeaders.get(header);
+    if (header !== undefined && token === undefined) {
+      token = parseBasicAuthorization(header);
+      if (token !== undefined) {
+        if (decodedHeaders.size >= MAX_DECODED_HEADERS) decodedHeaders.delete(decodedHeaders.keys().next().value!);
+        decodedHeaders.set(header, token);
+      }
+    }
     if (token === undefined) {
       throw unauthorized('authentication required: send Basic credentials for the user AWS with the password from `aws ecr get-login-password`');
     }
@@ -211,6 +224,11 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
   async function repositoryForPush(name: string): Promise<RepositoryRecord | undefined> {
     if ((await meta.getRepository(name)) !== undefined) return undefined;
     if (!deps.createRepositoryOnPush) throw nameUnknown(name);
+    return newRepository(name);
+  }
+
+  /** The record of a repository a push creates. */
+  function newRepository(name: string): RepositoryRecord {
     return { name, createdAt: deps.now().toISOString(), imageTagMutability: 'MUTABLE', scanOnPush: false, createdBy: 'push' };
   }
 
@@ -273,13 +291,16 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
 
   async function startUpload(call: Call, name: string): Promise<void> {
     await authorize(call, 'push', name);
-    const create = await repositoryForPush(name);
     const mount = call.query.get('mount');
+    const digestParam = call.query.get('digest');
+    // A bare session writes nothing here: with create-on-push, the PUT that ends it creates the
+    // repository, so there is nothing to read yet.
+    const bare = mount === null && digestParam === null;
+    const create = bare && deps.createRepositoryOnPush ? undefined : await repositoryForPush(name);
     if (mount !== null) {
       const mounted = await tryMount(call, name, mount, call.query.get('from'), create);
       if (mounted !== undefined) return blobCreated(call, name, mounted);
     }
-    const digestParam = call.query.get('digest');
     if (digestParam !== null && mount === null) {
       // Monolithic: the whole blob in this one request, verified as it streams in.
       const digest = parseDigest(digestParam);
@@ -425,7 +446,9 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
 
   async function putManifest(call: Call, name: string, reference: string): Promise<void> {
     await authorize(call, 'push', name);
-    const create = await repositoryForPush(name);
+    // With create-on-push, the record goes to pushManifest unread: it creates the repository only
+    // if it is absent in the very transaction that stores the manifest.
+    const create = deps.createRepositoryOnPush ? newRepository(name) : await repositoryForPush(name);
     const byDigest = looksLikeDigest(reference) ? parseDigest(reference) : undefined;
     if (byDigest === undefined) checkTag(reference);
     const length = declaredLength(call.req);

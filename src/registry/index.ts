@@ -151,6 +151,7 @@ export async function createRegistry(options: RegistryOptions): Promise<Registry
     async close() {
       closed = true;
       await Promise.allSettled([...inFlight]);
+      await blobs.close();
     },
     metadata,
     blobs,
