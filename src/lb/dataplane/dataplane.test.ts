@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +78,31 @@ async function until<T>(what: string, check: () => Promise<T> | T): Promise<T> {
   }
 }
 let deadline = 0;
+
+/** One raw keep-alive connection; `ask` sends a GET and gives the whole reply ('' if the connection closed first). */
+async function keepAliveClient(port: number): Promise<{ socket: Socket; ask: (path: string) => Promise<string> }> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.setEncoding('utf8');
+  let buffer = '';
+  let closed = false;
+  socket.on('data', (d: string) => (buffer += d));
+  socket.on('close', () => (closed = true));
+  socket.on('error', () => (closed = true));
+  const complete = () => {
+    const end = buffer.indexOf('\r\n\r\n');
+    if (end < 0) return false;
+    const length = Number(/content-length: *(\d+)/i.exec(buffer.slice(0, end))?.[1] ?? 0);
+    return buffer.length - end - 4 >= length;
+  };
+  const ask = async (path: string) => {
+    buffer = '';
+    if (!closed) socket.write(`GET ${path} HTTP/1.1\r\nHost: kept\r\n\r\n`);
+    await until(`a reply to ${path} on the kept connection`, () => closed || complete());
+    return complete() ? buffer : '';
+  };
+  return { socket, ask };
+}
 const within = () => (deadline = Date.now() + 15_000);
 
 /** Errors the data plane logged: none is expected but the crash the last test causes. */
@@ -402,8 +429,10 @@ describe('the LB data plane on real HAProxy', () => {
     expect(await lb.workerPid()).toBe(worker);
   });
 
-  it('reloads for a new rule, keeping its servers and their health', async () => {
+  it('reloads for a new rule, keeping its servers and their health, and answers an idle keep-alive client once more', async () => {
     within();
+    const kept = await keepAliveClient(port);
+    expect(await kept.ask('/x')).toMatch(/^HTTP\/1\.1 200/);
     const worker = await lb.workerPid();
     const listener = (await store.range(lbKeys.listeners())).kvs.map((kv) => JSON.parse(kv.value) as { ListenerArn: string; Port: number }).find((l) => l.Port === port)!;
     await writeRecords(store, ruleRecord(listener as never, 20, [pathIs('/late')], [fixedResponse('200', 'late')]));
@@ -413,6 +442,11 @@ describe('the LB data plane on real HAProxy', () => {
     for (let i = 0; i < 10; i++) expect(await servedBy(port, '/health-test/x')).toBe('good');
     expect(['a1', 'a2']).toContain(await servedBy(port, '/x'));
     expect(await healthOf(store, tgHealth, backends['bad']!)).toMatchObject({ State: 'unhealthy' });
+    // The connection that sat idle through the reload is answered by the old worker, which says it closes.
+    const last = await kept.ask('/x');
+    expect(last).toMatch(/^HTTP\/1\.1 200/);
+    expect(last.toLowerCase()).toContain('connection: close');
+    kept.socket.destroy();
     expect(errors).toEqual([]);
   });
 

@@ -90,6 +90,9 @@ export function renderConfig(model: LbModel, options: RenderOptions): RenderedCo
     'defaults',
     '  mode http',
     '  option forwardfor',
+    // After a reload the old worker answers an idle keep-alive client's next request (saying
+    // `Connection: close`) instead of closing under it: no client races a close it cannot see.
+    '  option idle-close-on-response',
     '  http-reuse safe',
     '  load-server-state-from-file global',
     '  retries 2',
