@@ -5,6 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../protocols/index.js';
+import { lbIdOf, lbKeys } from '../lb/index.js';
 import type { Store } from '../store/index.js';
 import { updateContainerInstance } from './container-instances.js';
 import { ecsHarness, FARGATE_TASK_DEFINITION, type EcsHarness, type Json } from './testing/ecs-harness.suite.js';
@@ -17,6 +18,9 @@ const T0 = Date.UTC(2025, 6, 1, 9, 30, 0, 125);
 const base = `arn:aws:ecs:${REGION}:${ACCOUNT}`;
 const TG = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/web/0123456789abcdef`;
 const TG2 = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/web-green/0123456789abcdef`;
+const TG_IP = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/app/0123456789abcdef`;
+const TG_ALONE = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/alone/0123456789abcdef`;
+const LB = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:loadbalancer/app/front/0123456789abcdef`;
 const REGISTRY = `arn:aws:servicediscovery:${REGION}:${ACCOUNT}:service/srv-0123456789`;
 
 let store: Store;
@@ -31,6 +35,18 @@ beforeEach(async () => {
     containerDefinitions: [{ name: 'web', image: 'nginx', memory: 256, portMappings: [{ containerPort: 80 }] }],
   });
   await call('RegisterTaskDefinition', { family: 'app', ...FARGATE_TASK_DEFINITION });
+  // The ELBv2 side, as its API stores it: TG and TG_IP behind a listener, TG2 behind a rule, TG_ALONE behind nothing.
+  const group = (arn: string, TargetType: string) => ({ key: lbKeys.targetGroup(lbIdOf(arn)), value: { TargetGroupArn: arn, TargetType } });
+  const listener = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/front/0123456789abcdef/0000000000000001`;
+  const records = [
+    group(TG, 'instance'),
+    group(TG2, 'instance'),
+    group(TG_IP, 'ip'),
+    group(TG_ALONE, 'instance'),
+    { key: lbKeys.listener(lbIdOf(listener)), value: { ListenerArn: listener, LoadBalancerArn: LB, DefaultActions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: TG, Weight: 1 }, { TargetGroupArn: TG_IP, Weight: 0 }] } }] } },
+    { key: lbKeys.rule('r1'), value: { RuleArn: `${listener}/r1`, ListenerArn: listener, Actions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: TG2 }] } }] } },
+  ];
+  await store.txn([], records.map((r) => ({ type: 'put' as const, key: r.key, value: JSON.stringify(r.value) })));
 });
 
 const VPC = { networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-a'], securityGroups: ['sg-1'] } } };
@@ -269,6 +285,38 @@ describe('CreateService', () => {
 
 // ---- UpdateService ------------------------------------------------------------------------------
 
+describe('target groups, checked against the ELBv2 model', () => {
+  const lbOf = (targetGroupArn: string, containerName = 'web', containerPort = 80) => ({ loadBalancers: [{ targetGroupArn, containerName, containerPort }] });
+  const NO_SUCH = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/nope/0123456789abcdef`;
+  const fargate = { serviceName: 'app', taskDefinition: 'app', launchType: 'FARGATE', desiredCount: 1, ...VPC };
+
+  it('takes a group a listener or a rule forwards to, of the target type the network mode registers', async () => {
+    expect((await create(lbOf(TG))).loadBalancers).toEqual(lbOf(TG).loadBalancers);
+    expect((await create({ serviceName: 'green', ...lbOf(TG2) })).loadBalancers).toEqual(lbOf(TG2).loadBalancers);
+    expect((await call('CreateService', { ...fargate, ...lbOf(TG_IP, 'app', 8080) })).service.loadBalancers).toEqual(lbOf(TG_IP, 'app', 8080).loadBalancers);
+  });
+
+  it.each([
+    ['a group that does not exist', NO_SUCH, 'Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.'],
+    ['a group no load balancer forwards to', TG_ALONE, `The target group with targetGroupArn ${TG_ALONE} does not have an associated load balancer.`],
+    ['an ip group for bridge mode', TG_IP, `The provided target group ${TG_IP} has target type ip, which is incompatible with the bridge network mode specified in the task definition.`],
+  ])('refuses %s on CreateService', async (_what, arn, message) => {
+    await refused('CreateService', { serviceName: 'web', taskDefinition: 'web', desiredCount: 1, ...lbOf(arn) }, 'InvalidParameterException', message);
+  });
+
+  it('refuses an instance group for awsvpc', async () => {
+    await refused('CreateService', { ...fargate, ...lbOf(TG, 'app', 8080) }, 'InvalidParameterException',
+      `The provided target group ${TG} has target type instance, which is incompatible with the awsvpc network mode specified in the task definition.`);
+  });
+
+  it('checks the groups of UpdateService too, and leaves the service as it was', async () => {
+    await create({});
+    await refused('UpdateService', { service: 'web', ...lbOf(TG_ALONE) }, 'InvalidParameterException', /does not have an associated load balancer/);
+    await refused('UpdateService', { service: 'web', ...lbOf(NO_SUCH) }, 'InvalidParameterException', /Unable to assume role and validate the specified targetGroupArn/);
+    expect((await update(lbOf(TG))).loadBalancers).toEqual(lbOf(TG).loadBalancers);
+  });
+});
+
 describe('UpdateService', () => {
   const later = T0 + 60_000;
   beforeEach(async () => {
@@ -312,7 +360,7 @@ describe('UpdateService', () => {
     const net = (await call('UpdateService', { service: 'app', networkConfiguration: { awsvpcConfiguration: { subnets: ['subnet-b'] } } })).service;
     expect(net.deployments).toHaveLength(2);
     expect(net.deployments[0].networkConfiguration).toEqual({ awsvpcConfiguration: { subnets: ['subnet-b'], assignPublicIp: 'DISABLED' } });
-    const lbs = (await call('UpdateService', { service: 'app', loadBalancers: [{ targetGroupArn: TG, containerName: 'app', containerPort: 8080 }] })).service;
+    const lbs = (await call('UpdateService', { service: 'app', loadBalancers: [{ targetGroupArn: TG_IP, containerName: 'app', containerPort: 8080 }] })).service;
     expect(lbs.deployments).toHaveLength(3);
     const flags = (await call('UpdateService', { service: 'app', enableExecuteCommand: true, propagateTags: 'SERVICE', healthCheckGracePeriodSeconds: 60 })).service;
     expect(flags.deployments).toHaveLength(3);

@@ -7,6 +7,7 @@
  */
 import type { Operation, RequestContext } from '../protocols/index.js';
 import { BerthError } from '../protocols/index.js';
+import { targetGroupUsage } from '../lb/index.js';
 import type { Compare, Op, Store } from '../store/index.js';
 import { idOf, parseEcsArn, serviceArn as serviceArnOf } from './arn.js';
 import { canonicalJson, claimClientToken, fingerprintOf } from './idempotency.js';
@@ -195,6 +196,7 @@ async function createService(store: Store, input: Record<string, unknown>, ctx: 
   checkStrategyNeedsTraffic(deploymentConfiguration, loadBalancers, serviceConnectConfiguration);
   const vpcLatticeConfigurations = readVpcLattice(input);
   refuseVolumeConfigurations(input);
+  if (networkMode !== undefined) await checkTargetGroups(store, loadBalancers, networkMode);
 
   const placementConstraints = readPlacementConstraints(input, td?.placementConstraints.length ?? 0) ?? [];
   const placementStrategy = readPlacementStrategy(input) ?? [];
@@ -496,6 +498,8 @@ async function updateService(store: Store, input: Record<string, unknown>, ctx: 
     const newTd = tdRef ? await resolveTaskDefinition(store, tdRef, p) : undefined;
     const currentTd = newTd === undefined && cur.value.taskDefinition !== undefined ? await readTaskDefinitionArn(store, cur.value.taskDefinition, p) : undefined;
     const next = updatedService(cur.value, input, cluster, newTd, currentTd, epochSeconds(ctx.now));
+    const td = newTd ?? currentTd;
+    if (td !== undefined && (input['loadBalancers'] !== undefined || newTd !== undefined)) await checkTargetGroups(store, next.loadBalancers, effectiveNetworkMode(td));
     const res = await store.txn([{ key, target: 'mod', op: '=', value: cur.modRevision }], [{ type: 'put', key, value: JSON.stringify(next) }]);
     if (res.succeeded) return { service: next };
   }
@@ -626,4 +630,24 @@ export function serviceOperations(deps: EcsDeps): Record<string, Operation> {
     DescribeServices: (input, ctx) => describeServices(store, input, ctx),
     ListServices: (input) => listServices(store, input),
   };
+}
+
+/**
+ * ECS's checks of each target group a service names, against the ELBv2 model: it exists, a load
+ * balancer forwards to it, and its target type suits the network mode (awsvpc registers task
+ * addresses: `ip`; bridge and host register the instance: `instance`).
+ */
+async function checkTargetGroups(store: Store, lbs: readonly LoadBalancer[], networkMode: string): Promise<void> {
+  for (const { targetGroupArn: arn } of lbs) {
+    if (arn === undefined) continue;
+    const use = await targetGroupUsage(store, arn);
+    if (use === undefined) {
+      throw invalid('Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.');
+    }
+    if (use.loadBalancerArns.length === 0) throw invalid(`The target group with targetGroupArn ${arn} does not have an associated load balancer.`);
+    const wanted = networkMode === 'awsvpc' ? 'ip' : 'instance';
+    if (use.targetType !== wanted) {
+      throw invalid(`The provided target group ${arn} has target type ${use.targetType}, which is incompatible with the ${networkMode} network mode specified in the task definition.`);
+    }
+  }
 }

@@ -8,3 +8,5 @@ export type { ElbContext, ResolveInstance } from './common.js';
 export { registerTargets, deregisterTargets, describeTargetHealth, targetHealth, expiredTargets, sweepDrainedTargets } from './targets.js';
 export type { TargetDescription, TargetHealthDescription, TargetHealthState } from './targets.js';
 export { CONFIG_SERIAL_KEY } from './txn.js';
+export { targetGroupUsage } from './usage.js';
+export type { TargetGroupUsage } from './usage.js';
