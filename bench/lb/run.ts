@@ -188,14 +188,15 @@ ${backendPorts.map((p) => `    listen 127.0.0.1:${p} reuseport;`).join('\n')}
 
   // (b) Plain haproxy, minimal config, same backends.
   const haproxyPort = await freePort();
-  await writeFile(
-    join(dir, 'haproxy.cfg'),
-    `defaults
+  const haproxyDefaults = `defaults
   mode http
   timeout connect 5s
   timeout client 60s
   timeout server 60s
-frontend fe
+`;
+  await writeFile(
+    join(dir, 'haproxy.cfg'),
+    `${haproxyDefaults}frontend fe
   bind 127.0.0.1:${haproxyPort}
   default_backend be
 backend be
@@ -216,12 +217,7 @@ ${backendPorts.map((p, i) => `  server s${i} 127.0.0.1:${p} check inter 5s rise 
 `;
   await writeFile(
     join(dir, 'haproxy-rules.cfg'),
-    `defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend fe
+    `${haproxyDefaults}frontend fe
   bind 127.0.0.1:${rulesPort}
   acl api path_beg /api/
   acl static path_beg /static/
