@@ -38,6 +38,8 @@ export interface AgentOptions {
   readonly metadataPort?: number;
   /** How often container usage goes to the server. */
   readonly statsIntervalMs?: number;
+  /** How many containers are created and started at once (default: twice the cores). */
+  readonly startConcurrency?: number;
   readonly logger: Logger;
 }
 
@@ -88,6 +90,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     onStateChange: (change) => link.session?.send({ type: 'taskStateChange', change }),
     logger,
     ...(options.availabilityZone === undefined ? {} : { availabilityZone: options.availabilityZone }),
+    ...(options.startConcurrency === undefined ? {} : { startConcurrency: options.startConcurrency }),
   });
   const adopted = await tasks.adopt();
   if (adopted.length > 0) logger.warn(`re-adopted ${adopted.length} running task(s)`, { tasks: adopted });
