@@ -4,7 +4,7 @@
  * files, so a new driver over the same state dir sees exactly what the old one saw.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, watch } from 'node:fs';
+import { existsSync, type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { constants, hostname as osHostname } from 'node:os';
@@ -101,6 +101,7 @@ export class RuncDriver implements Driver {
   readonly initBinary: string | undefined;
   private readonly startTimeoutMs: number;
   private facts: Promise<HostFacts> | undefined;
+  private rootReady: Promise<unknown> | undefined;
 
   constructor(options: RuncDriverOptions) {
     this.stateDir = options.stateDir;
@@ -135,14 +136,16 @@ export class RuncDriver implements Driver {
     if (spec.network.mode === 'netns' && !existsSync(spec.network.path)) {
       throw invalidSpec('network.path', `"${spec.network.path}" does not exist`);
     }
-    const [passwd, group] = await Promise.all([readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group')]);
+    // The host's /etc files are read at each create: DHCP or an operator may change them while the agent runs.
+    const [passwd, group, facts, hosts, resolvConf] = await Promise.all([
+      readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group'), this.hostFacts(),
+      readOptional('/etc/hosts'), readOptional('/etc/resolv.conf'),
+    ]);
     const proc = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
-    const facts = await this.hostFacts();
     const dir = this.dir(spec.id);
-    // Read at each create: DHCP or an operator may change them while the agent runs.
     const files = etcFiles(spec, proc.hostname, {
-      hosts: (await readOptional('/etc/hosts')) ?? '127.0.0.1\tlocalhost\n',
-      resolvConf: (await readOptional('/etc/resolv.conf')) ?? '',
+      hosts: hosts ?? '127.0.0.1\tlocalhost\n',
+      resolvConf: resolvConf ?? '',
       hostname: osHostname(),
     });
     const cgroupsPath = `${this.cgroupParent}/${spec.id}`;
@@ -185,56 +188,79 @@ export class RuncDriver implements Driver {
       await rm(dir, { recursive: true, force: true });
       throw new RuntimeError('RuntimeFailed', `container ${spec.id}: writing its files failed: ${String(err)}`, { cause: err });
     }
-    return this.state(spec.id);
+    return { id: spec.id, status: 'created', createdAt: new Date(meta.createdAt), labels: meta.labels };
   }
 
   async start(id: string): Promise<ContainerState> {
     const dir = this.dir(id);
-    const state = await this.state(id);
-    if (state.status !== 'created') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not created`);
-    // The claim on shim.pid makes a second start() fail even while the first is under way.
+    const meta = await this.meta(id); // NotFound first
+    // The claim on shim.pid makes a second start() fail even while the first is under way: only
+    // start writes it, so a successful claim also means the container was never started.
     let claim;
     try {
       claim = await open(join(dir, 'shim.pid'), 'wx');
     } catch (err) {
-      if (errno(err) === 'EEXIST') throw new RuntimeError('Conflict', `container ${id} is already starting`);
-      throw err;
+      if (errno(err) !== 'EEXIST') throw err;
+      const { status } = await this.state(id);
+      throw new RuntimeError('Conflict', status === 'created' ? `container ${id} is already starting` : `container ${id} is ${status}, not created`);
     }
+    // Watch before the monitor exists, so the pid file's arrival cannot slip past: runc writes
+    // it (through a rename) once the process runs, the monitor writes `exit` when runc ends.
+    const started = new StartWatch(dir);
     try {
-      await mkdir(this.runcRoot, { recursive: true });
-      const oomFile = oomCounterFile((await this.hostFacts()).cgroups, (await this.meta(id)).cgroupsPath);
-      const monitor = spawn('/bin/sh', monitorArgs(dir, this.runc, this.runcRoot, id, oomFile), {
-        cwd: dir,
-        detached: true, // setsid: its own session, out of reach of signals to the agent's group
-        stdio: 'ignore',
-        env: { PATH: MONITOR_PATH },
-      });
-      await new Promise<void>((resolve, reject) => {
-        monitor.once('spawn', resolve);
-        monitor.once('error', reject);
-      });
-      monitor.unref();
-      await claim.writeFile(String(monitor.pid));
-      await claim.close();
-    } catch (err) {
-      // Nothing runs: give the claim back so the container can be started (or deleted) again.
-      await claim.close().catch(() => undefined);
-      await rm(join(dir, 'shim.pid'), { force: true });
-      throw new RuntimeError('RuntimeFailed', `container ${id}: could not start its monitor: ${String(err)}`, { cause: err });
+      try {
+        const [facts] = await Promise.all([this.hostFacts(), this.runcRootReady()]);
+        const monitor = spawn('/bin/sh', monitorArgs(dir, this.runc, this.runcRoot, id, oomCounterFile(facts.cgroups, meta.cgroupsPath)), {
+          cwd: dir,
+          detached: true, // setsid: its own session, out of reach of signals to the agent's group
+          stdio: 'ignore',
+          env: { PATH: MONITOR_PATH },
+        });
+        await new Promise<void>((resolve, reject) => {
+          monitor.once('spawn', resolve);
+          monitor.once('error', reject);
+        });
+        monitor.unref();
+        await claim.writeFile(String(monitor.pid));
+        await claim.close();
+      } catch (err) {
+        // Nothing runs: give the claim back so the container can be started (or deleted) again.
+        await claim.close().catch(() => undefined);
+        await rm(join(dir, 'shim.pid'), { force: true });
+        throw new RuntimeError('RuntimeFailed', `container ${id}: could not start its monitor: ${String(err)}`, { cause: err });
+      }
+      const deadline = Date.now() + this.startTimeoutMs;
+      for (;;) {
+        // The usual end: the pid file is there and no exit yet. The state is built from what is
+        // known here, without the full read (this is every task's start latency).
+        const running = runningFromPidFile(dir);
+        if (running !== undefined) {
+          return { id, createdAt: new Date(meta.createdAt), labels: meta.labels, status: 'running', pid: running.pid, startedAt: running.startedAt };
+        }
+        // Ended already (or failed to start), or the monitor died: the full read tells which.
+        const state = existsSync(join(dir, 'exit')) || started.ticks > 0 ? await this.state(id) : undefined;
+        if (state !== undefined && state.status !== 'created') {
+          if (state.status === 'stopped' && state.startedAt === undefined) {
+            throw new RuntimeError('StartFailed', `container ${id}: ${state.error ?? 'runc failed'}`);
+          }
+          return state;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new RuntimeError('RuntimeFailed', `container ${id}: runc did not start it within ${this.startTimeoutMs} ms`);
+        await started.next(Math.min(500, left));
+      }
+    } finally {
+      started.close();
     }
+  }
 
-    const started = await this.until(id, (s) => (s.status === 'created' ? undefined : s), {
-      timeoutMs: this.startTimeoutMs,
-      // Until runc writes one of these files nothing can have changed: skip the full state read.
-      quickCheck: () => existsSync(join(dir, 'init.pid')) || existsSync(join(dir, 'exit')),
+  /** runc's --root, made once per driver (runc makes its own state dirs under it). */
+  private runcRootReady(): Promise<unknown> {
+    this.rootReady ??= mkdir(this.runcRoot, { recursive: true }).catch((err: unknown) => {
+      this.rootReady = undefined;
+      throw err;
     });
-    if (started === undefined) {
-      throw new RuntimeError('RuntimeFailed', `container ${id}: runc did not start it within ${this.startTimeoutMs} ms`);
-    }
-    if (started.status === 'stopped' && started.startedAt === undefined) {
-      throw new RuntimeError('StartFailed', `container ${id}: ${started.error ?? 'runc failed'}`);
-    }
-    return started;
+    return this.rootReady;
   }
 
   async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -440,13 +466,12 @@ export class RuncDriver implements Driver {
   }
 
   /**
-   * Re-reads the state until `pick` returns something (undefined on timeout or abort): woken by
-   * changes to the container's directory, and at least every 500 ms (a monitor that dies leaves no
-   * file behind).
+   * Re-reads the state until `pick` returns something (undefined on timeout or abort): woken when
+   * the monitor's files change, and at least every 500 ms (a monitor that dies leaves no file behind).
    */
   private async until<T>(
     id: string, pick: (s: ContainerState) => T | undefined,
-    options: { signal?: AbortSignal; timeoutMs?: number; quickCheck?: () => boolean },
+    options: { signal?: AbortSignal; timeoutMs?: number },
   ): Promise<T | undefined> {
     const first = pick(await this.state(id)); // NotFound before any watching
     if (first !== undefined) return first;
@@ -458,7 +483,11 @@ export class RuncDriver implements Driver {
       changed = true;
       wake?.();
     };
-    const watcher = watch(this.dir(id), poke);
+    // Only `exit` (and the pid file) can change the answer: the output files, written as the
+    // container prints, would otherwise wake a full read for every line of a chatty container.
+    const watcher = watch(this.dir(id), (_event, file) => {
+      if (file === null || file === 'exit' || file === 'init.pid') poke();
+    });
     watcher.on('error', poke);
     options.signal?.addEventListener('abort', poke);
     try {
@@ -476,11 +505,7 @@ export class RuncDriver implements Driver {
           });
           wake = undefined;
         }
-        const byEvent = changed;
         changed = false;
-        // Events can skip the full read when a quick check says nothing relevant changed; the
-        // periodic wake always reads it (a monitor that dies writes nothing).
-        if (byEvent && options.quickCheck && !options.quickCheck()) continue;
         const found = pick(await this.state(id));
         if (found !== undefined) return found;
       }
@@ -488,6 +513,71 @@ export class RuncDriver implements Driver {
       watcher.close();
       options.signal?.removeEventListener('abort', poke);
     }
+  }
+}
+
+/**
+ * The pid file runc writes once the container's process runs (its mtime is the start), while the
+ * monitor has not yet written `exit`. Read synchronously: two tiny files, cheaper than the
+ * thread-pool round trips of asynchronous reads on the path of every start.
+ */
+function runningFromPidFile(dir: string): { pid: number; startedAt: Date } | undefined {
+  try {
+    if (existsSync(join(dir, 'exit'))) return undefined;
+    const text = readFileSync(join(dir, 'init.pid'), 'utf8').trim();
+    const pid = Number(text);
+    if (text === '' || !Number.isInteger(pid)) return undefined;
+    return { pid, startedAt: statSync(join(dir, 'init.pid')).mtime };
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Wakes start() when `init.pid` or `exit` appears in a container's directory (runc's log, the
+ * output files and runc's temporary pid file do not), or when a tick passes: a monitor that dies
+ * before runc writes anything leaves no file behind, and only the full state read notices.
+ */
+class StartWatch {
+  private pending = false;
+  private wake: (() => void) | undefined;
+  private readonly watcher: FSWatcher;
+  /** Waits that ended by time rather than by an event. */
+  ticks = 0;
+
+  constructor(dir: string) {
+    this.watcher = watch(dir, (_event, file) => {
+      if (file === null || file === 'init.pid' || file === 'exit') this.poke();
+    });
+    this.watcher.on('error', () => this.poke());
+  }
+
+  private poke(): void {
+    this.pending = true;
+    this.wake?.();
+  }
+
+  /** Resolves at the next relevant event (at once if one came since the last call), or after `ms`. */
+  async next(ms: number): Promise<void> {
+    if (!this.pending) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.ticks++;
+          resolve();
+        }, ms);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+    this.pending = false;
+  }
+
+  close(): void {
+    this.watcher.close();
   }
 }
 
