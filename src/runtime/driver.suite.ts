@@ -414,6 +414,19 @@ export function driverSuite(name: string, makeDriver: (stateDir: string) => Driv
     });
 
     describe('agent restarts', () => {
+      it('a new driver over the same state sees a created container as created, and starts it', async () => {
+        const s = await spec(sh('exit 4'));
+        await driver.create(s);
+        const restarted = makeDriver(stateDir);
+        expect((await restarted.list()).map((c) => [c.id, c.status])).toEqual([[s.id, 'created']]);
+        const started = await restarted.start(s.id);
+        expect(['running', 'stopped']).toContain(started.status);
+        expect((await restarted.wait(s.id)).exitCode).toBe(4);
+        // The first driver sees the same: the state lives outside either.
+        expect((await driver.state(s.id)).status).toBe('stopped');
+        await expectCode(driver.start(s.id), 'Conflict');
+      });
+
       it('a new driver over the same state re-adopts a running container and sees its later exit', async () => {
         const dir = join(tmp, 'shared');
         await mkdir(dir);

@@ -161,6 +161,18 @@ describe('RuncDriver', () => {
     expect(await broken.list()).toEqual([]);
   });
 
+  it('reports a monitor that dies before runc says anything as StartFailed, rather than waiting for the start timeout', async () => {
+    // A "runc" that kills its caller, the monitor: no pid file and no exit file ever appear.
+    const fake = join(tmp, 'runc-kills-monitor');
+    await writeFile(fake, '#!/bin/sh\nkill -9 $PPID\n', { mode: 0o755 });
+    const broken = new RuncDriver({ stateDir, cgroupParent, runc: fake, startTimeoutMs: 30_000 });
+    const spec = await gated('deadmonitor', 0);
+    await broken.create(spec);
+    await expect(broken.start(spec.id)).rejects.toThrow(/monitor ended without recording an exit code/);
+    expect((await broken.state(spec.id)).status).toBe('stopped');
+    await broken.delete(spec.id);
+  });
+
   it('refuses bind sources and a rootfs that do not exist, leaving nothing behind', async () => {
     const spec = await gated('missing', 0);
     await expect(driver.create({ ...spec, mounts: [{ sourcePath: join(tmp, 'nope'), containerPath: '/x' }] })).rejects.toThrow(/mounts\[0\]\.sourcePath/);
