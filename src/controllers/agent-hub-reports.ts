@@ -182,14 +182,24 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
         return;
       }
     }
-    // Contended: each report alone, in order, with its own compare-and-swap.
+    // Contended: each report alone with its own compare-and-swap, in order per instance (a task's
+    // reports all come from its instance), instances side by side as if each had its own session.
+    const byInstance = new Map<string, Queued[]>();
     for (const item of batch) {
-      try {
-        item.resolve(await writeOne(item));
-      } catch (err) {
-        item.reject(err);
-      }
+      const key = `${item.instance.cluster}/${item.instance.id}`;
+      byInstance.set(key, [...(byInstance.get(key) ?? []), item]);
     }
+    await Promise.all(
+      [...byInstance.values()].map(async (items) => {
+        for (const item of items) {
+          try {
+            item.resolve(await writeOne(item));
+          } catch (err) {
+            item.reject(err);
+          }
+        }
+      }),
+    );
   }
 
   /** Commits a plan; true when it is durable (or had nothing to write), false when a compare failed. */
