@@ -262,4 +262,19 @@ describe('report group commits', () => {
     expect(await reports.write(INSTANCE, t.id, change(t.arn, 'RUNNING'))).toEqual({ refused: { code: 'TaskNotFound', message: `There is no task ${t.arn}.` } });
     expect(txns).toHaveLength(0);
   });
+
+  it('counts the reports without an outcome as its backlog, down to 0 whatever their outcome', async () => {
+    await instanceRecord(INSTANCE, 1);
+    const t = await placedTask();
+    const reports = writer();
+    const written = [
+      reports.write(INSTANCE, t.id, change(t.arn, 'RUNNING')),
+      reports.write(INSTANCE, 'e'.repeat(32), change(`arn:aws:ecs:us-east-1:000000000000:task/${CLUSTER}/${'e'.repeat(32)}`, 'RUNNING')),
+    ];
+    expect(reports.backlog).toBe(2);
+    // Counted down before the outcome is handed over: whoever is woken by it sees the room.
+    const seen = await Promise.all(written.map((p) => p.then(() => reports.backlog)));
+    expect(Math.max(...seen)).toBeLessThanOrEqual(1);
+    expect(reports.backlog).toBe(0);
+  });
 });

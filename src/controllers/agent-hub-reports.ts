@@ -64,6 +64,8 @@ export interface ReportWriter {
   observe(key: string, value: string | undefined, modRevision: number): void;
   /** Resolves once every report queued so far has its outcome. */
   drain(): Promise<void>;
+  /** Reports written and without an outcome yet (the hub stops reading agents while it is large). */
+  readonly backlog: number;
 }
 
 /** Fresh decisions a batch gets when its compare-and-swap fails, before its reports go one by one. */
@@ -116,6 +118,8 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
   const maxOps = options.maxOps ?? DEFAULT_MAX_OPS;
   const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
   const queue: Queued[] = [];
+  /** Reports written and not yet settled (counted down before their outcome is handed over). */
+  let unsettled = 0;
   let flushing: Promise<void> | undefined;
   /** Task key → its JSON text and revision, oldest entry first (Map order), at most cacheSize. */
   const cache = new Map<string, { readonly value: string; readonly modRevision: number }>();
@@ -297,7 +301,21 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
   return {
     write(instance, taskId, change) {
       return new Promise<ReportOutcome>((resolve, reject) => {
-        queue.push({ instance, taskId, change, resolve, reject });
+        let settled = false;
+        const settle = (): boolean => {
+          if (settled) return false;
+          settled = true;
+          unsettled--;
+          return true;
+        };
+        unsettled++;
+        queue.push({
+          instance,
+          taskId,
+          change,
+          resolve: (outcome) => settle() && resolve(outcome),
+          reject: (err) => settle() && reject(err instanceof Error ? err : new Error(String(err))),
+        });
         schedule();
       });
     },
@@ -307,6 +325,9 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
     },
     async drain() {
       while (flushing !== undefined) await flushing;
+    },
+    get backlog() {
+      return unsettled;
     },
   };
 }

@@ -155,6 +155,9 @@ const PAGE = 500;
 /** Past this many unhandled messages the socket stops reading until the backlog drains. */
 const HIGH_WATER = 256;
 const LOW_WATER = 64;
+/** Past this many reports waiting for their commit (all sessions), sessions stop reading until it halves. */
+const REPORT_BACKLOG_HIGH = 8192;
+const REPORT_BACKLOG_LOW = 4096;
 
 /**
  * Creates the hub. The composition root mounts its `upgrade` on the edge and closes it before the
@@ -180,6 +183,8 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
   const taskDefinitions = new Map<string, TaskDefinition>();
   const feeds = new Map<string, ClusterFeed>();
   const reports = createReportWriter({ store, now, taskDefinitionOf: (task) => taskDefinitionOf(task) });
+  /** Sessions that stopped reading because the reports of all sessions piled up. */
+  const backlogged = new Set<Session>();
   let closed = false;
 
   // A key of another account is as unknown here as at the edge.
@@ -241,6 +246,11 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
       session.lastHeard = Date.now();
       session.pending++;
       if (session.pending > HIGH_WATER) ws.pause();
+      else if (reports.backlog > REPORT_BACKLOG_HIGH) {
+        // The reports' commits are what is behind: every session waits (the reports under way wake them).
+        ws.pause();
+        backlogged.add(session);
+      }
       session.chain = session.chain
         .then(() => handle(session, data, isBinary))
         .catch((err: unknown) => logger.error('agent message handling failed', { instance: session.instance?.arn, error: err }))
@@ -260,7 +270,15 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
   /** One received message is done with: the socket reads again once the backlog is low. */
   function done(session: Session): void {
     session.pending--;
-    if (session.pending < LOW_WATER && session.ws.isPaused) session.ws.resume();
+    const backlogLow = reports.backlog < REPORT_BACKLOG_LOW;
+    if (backlogLow && backlogged.size > 0) {
+      for (const other of backlogged) if (other !== session && other.pending < LOW_WATER && other.ws.isPaused) other.ws.resume();
+      backlogged.clear();
+    }
+    if (session.pending < LOW_WATER && session.ws.isPaused && (backlogLow || !backlogged.has(session))) {
+      backlogged.delete(session);
+      session.ws.resume();
+    }
   }
 
   /** Ends a session once: stops its timer and watch, closes its socket, and updates agentConnected. */
@@ -268,6 +286,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
     if (session.closed) return;
     session.closed = true;
     session.end();
+    backlogged.delete(session);
     clearInterval(session.timer);
     session.wake?.();
     if (session.instance !== undefined) {
