@@ -16,7 +16,7 @@ const COMOUNTED_V1 = `26 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared
 28 25 0:25 / /sys/fs/cgroup/memory rw,relatime shared:10 - cgroup cgroup rw,memory`;
 
 describe('parseCgroupLayout', () => {
-  it('maps each v1 controller to its own hierarchy', () => {
+  it('maps each v1 controller to its own hierarchy, and keeps the hybrid cgroup2 mount among them', () => {
     const l = parseCgroupLayout(SPLIT_V1);
     expect(l.version).toBe(1);
     expect(controllerDir(l, 'cpu', '/berth/a')).toBe('/sys/fs/cgroup/cpu/berth/a');
@@ -24,7 +24,7 @@ describe('parseCgroupLayout', () => {
     expect(controllerDir(l, 'hugetlb', '/berth/a')).toBeUndefined();
     expect(cgroupDirs(l, '/berth/a')).toEqual([
       '/sys/fs/cgroup/cpu/berth/a', '/sys/fs/cgroup/cpuacct/berth/a', '/sys/fs/cgroup/memory/berth/a',
-      '/sys/fs/cgroup/pids/berth/a', '/sys/fs/cgroup/systemd/berth/a',
+      '/sys/fs/cgroup/pids/berth/a', '/sys/fs/cgroup/systemd/berth/a', '/sys/fs/cgroup/unified/berth/a',
     ]);
   });
 

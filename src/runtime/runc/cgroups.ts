@@ -35,7 +35,12 @@ export function parseCgroupLayout(mountinfo: string): CgroupLayout {
       v2 ??= mountPoint;
     }
   }
-  if (v1.has('memory') || v1.has('cpu')) return { version: 1, mounts: v1 };
+  if (v1.has('memory') || v1.has('cpu')) {
+    // Hybrid hosts mount cgroup2 beside v1 (/sys/fs/cgroup/unified) and runc makes the container's
+    // group there too: without it here, delete would leave one empty group per container behind.
+    if (v2 !== undefined) v1.set('unified', v2);
+    return { version: 1, mounts: v1 };
+  }
   return { version: 2, root: v2 ?? '/sys/fs/cgroup' };
 }
 
