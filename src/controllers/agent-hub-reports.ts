@@ -80,6 +80,8 @@ interface Queued {
   readonly instance: ReportingInstance;
   readonly taskId: string;
   readonly change: TaskStateChange;
+  /** How often it was put back for a later batch because a key it touches moved. */
+  putBack: number;
   readonly resolve: (outcome: ReportOutcome) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -184,6 +186,19 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
           else batch[i]!.resolve(outcome);
         });
         return;
+      }
+      // Another writer moved some of the keys (a placement reserving on one of the instances): the
+      // reports that touch none of them go on at once; the others wait for a later batch, decided afresh.
+      const moved = new Set<string>();
+      for (const c of plan.compares) if (((await store.get(c.key))?.modRevision ?? 0) !== c.value) moved.add(c.key);
+      const touchesMoved = (item: Queued) =>
+        moved.has(keys.task(item.instance.cluster, item.taskId)) || moved.has(keys.containerInstance(item.instance.cluster, item.instance.id));
+      const later = batch.filter((item) => touchesMoved(item) && item.putBack < BATCH_ATTEMPTS);
+      if (later.length > 0 && later.length < batch.length) {
+        for (const item of later) item.putBack++;
+        queue.unshift(...later);
+        const keep = batch.filter((item) => !later.includes(item));
+        batch.splice(0, batch.length, ...keep);
       }
     }
     // Contended: each report alone with its own compare-and-swap, in order per instance (a task's
@@ -313,6 +328,7 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
           instance,
           taskId,
           change,
+          putBack: 0,
           resolve: (outcome) => settle() && resolve(outcome),
           reject: (err) => settle() && reject(err instanceof Error ? err : new Error(String(err))),
         });
