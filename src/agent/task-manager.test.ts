@@ -158,12 +158,22 @@ async function runTask(defs: Def[], over: Partial<TaskDefinition> = {}, m = mana
 }
 
 /** A shell loop that ends on SIGTERM with `code`, as a well-behaved server would. */
-const polite = (before = '', code = 42): string[] => ['/bin/sh', '-c', `${before} trap "echo got-TERM; exit ${code}" TERM; while true; do sleep 0.1; done`];
+/**
+ * Exits `code` on SIGTERM. Once the trap is set (a SIGTERM before would kill sh with 143) it says
+ * `trapped` on stderr and makes /tmp/trapped, for a test or a health check to wait on.
+ */
+const polite = (before = '', code = 42): string[] => ['/bin/sh', '-c', `${before} trap "echo got-TERM; exit ${code}" TERM; echo trapped >&2; touch /tmp/trapped; while true; do sleep 0.1; done`];
+const TRAPPED_CHECK = { command: ['CMD-SHELL', 'test -f /tmp/trapped'], interval: 0.2, timeout: 2, retries: 2 };
 
-async function logOf(task: Task, name: string, m = manager): Promise<string> {
+async function logOf(task: Task, name: string, m = manager, stream: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
   const paths = (await m.logPaths(task.taskArn))[name];
   if (!paths) throw new Error(`no logs for ${name}`);
-  return readFile(paths.stdout, 'utf8');
+  return readFile(paths[stream], 'utf8');
+}
+
+/** Waits until each named container has set its SIGTERM trap (it says `trapped` on stderr). */
+async function trapsSet(task: Task, ...names: string[]): Promise<void> {
+  for (const name of names) await within(`${name}'s trap`, async () => ((await logOf(task, name, manager, 'stderr')).includes('trapped') ? true : undefined));
 }
 
 function fetchText(url: string): Promise<string | undefined> {
@@ -209,6 +219,7 @@ describe('task manager with runc', () => {
     expect(order).toBe('init-was-here');
     expect(JSON.parse(meta!)).toMatchObject({ Name: 'web', DockerId: runtimeIdFor(task.taskArn, 'web'), Networks: [{ NetworkMode: 'host' }] });
 
+    await trapsSet(task, 'web');
     expect(await manager.stop(task.taskArn, 'Task stopped by test')).toBe(true);
     const stopped = changesOf(task.taskArn).at(-1)!;
     expect(stopped).toMatchObject({ status: 'STOPPED', stopCode: 'UserInitiated', reason: 'Task stopped by test' });
@@ -220,8 +231,9 @@ describe('task manager with runc', () => {
 
   it('stops the task when an essential container exits, with EssentialContainerExited and its exit code', async () => {
     const task = await runTask([
-      { name: 'sidecar', essential: false, entryPoint: polite() },
-      { name: 'app', dependsOn: [{ containerName: 'sidecar', condition: 'START' }], entryPoint: ['/bin/sh', '-c', 'exit 3'] },
+      // HEALTHY once its trap is set, so the SIGTERM that app's exit brings finds it ready.
+      { name: 'sidecar', essential: false, entryPoint: polite(), healthCheck: TRAPPED_CHECK },
+      { name: 'app', dependsOn: [{ containerName: 'sidecar', condition: 'HEALTHY' }], entryPoint: ['/bin/sh', '-c', 'exit 3'] },
     ]);
     const stopped = await until(task.taskArn, 'STOPPED', statusIs('STOPPED'));
     expect(stopped).toMatchObject({ stopCode: 'EssentialContainerExited', reason: 'Essential container in task exited' });
@@ -233,9 +245,10 @@ describe('task manager with runc', () => {
   it('stopTask: SIGTERM first; a container ignoring it is killed after its stopTimeout', async () => {
     const task = await runTask([
       { name: 'polite', entryPoint: polite() },
-      { name: 'stubborn', stopTimeout: 2, entryPoint: ['/bin/sh', '-c', 'trap "echo ignored-TERM" TERM; while true; do sleep 0.1; done'] },
+      { name: 'stubborn', stopTimeout: 2, entryPoint: ['/bin/sh', '-c', 'trap "echo ignored-TERM" TERM; echo trapped >&2; while true; do sleep 0.1; done'] },
     ]);
     await until(task.taskArn, 'RUNNING', statusIs('RUNNING'));
+    await trapsSet(task, 'polite', 'stubborn');
     const stopping = manager.stop(task.taskArn, 'make it stop', 'ServiceSchedulerInitiated');
     // The stubborn one got SIGTERM (and ignored it) before the SIGKILL: its logs are there until cleanup.
     await within('SIGTERM to the stubborn container', async () => ((await logOf(task, 'stubborn')).includes('ignored-TERM') ? true : undefined));
@@ -377,7 +390,7 @@ describe('task manager with runc', () => {
     const m1 = managerOver(stateDir, d1, e1, before);
     const task = await runTask([{
       name: 'app', entryPoint: polite('echo started;'),
-      healthCheck: { command: ['CMD-SHELL', 'true'], interval: 0.2, retries: 1 },
+      healthCheck: { ...TRAPPED_CHECK, retries: 1 },
     }], { networkMode: 'awsvpc' }, m1);
     await until(task.taskArn, 'RUNNING and HEALTHY', (c) => c.status === 'RUNNING' && c.healthStatus === 'HEALTHY', before);
     const id = runtimeIdFor(task.taskArn, 'app');
