@@ -141,6 +141,18 @@ async function pushBlob(agent: Agent, t: Target, name: string, bytes: Buffer, di
 const EMPTY_CONFIG = Buffer.from('{}');
 const EMPTY_CONFIG_DIGEST = sha256(EMPTY_CONFIG);
 
+/** The manifest of an artifact: the empty config and one layer. */
+const artifactManifest = (layer: { digest: string; size: number }): Buffer =>
+  Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: 'application/vnd.berth.bench.v1',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG.length },
+      layers: [{ mediaType: 'application/octet-stream', digest: layer.digest, size: layer.size }],
+    }),
+  );
+
 /** One OCI artifact (a 1 KiB blob, the empty config, a manifest) into a repository of its own. */
 async function pushArtifact(agent: Agent, t: Target, i: number, run: string): Promise<boolean> {
   const name = `bench/artifact-${run}-${i}`;
@@ -148,15 +160,7 @@ async function pushArtifact(agent: Agent, t: Target, i: number, run: string): Pr
   const blobDigest = sha256(blob);
   if (!(await pushBlob(agent, t, name, blob, blobDigest))) return false;
   if (!(await pushBlob(agent, t, name, EMPTY_CONFIG, EMPTY_CONFIG_DIGEST))) return false;
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType: 'application/vnd.berth.bench.v1',
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG.length },
-      layers: [{ mediaType: 'application/octet-stream', digest: blobDigest, size: blob.length }],
-    }),
-  );
+  const manifest = artifactManifest({ digest: blobDigest, size: blob.length });
   return (await http(agent, t, 'PUT', `/v2/${name}/manifests/v1`, { 'content-type': OCI_MANIFEST }, manifest)).status === 201;
 }
 
@@ -222,15 +226,7 @@ async function artifactLayout(dir: string, n: number): Promise<void> {
   const manifests = [];
   for (let i = 0; i < n; i++) {
     const layer = await putBlob(dir, randomBytes(1024));
-    const doc = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        artifactType: 'application/vnd.berth.bench.v1',
-        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY_CONFIG_DIGEST, size: EMPTY_CONFIG.length },
-        layers: [{ mediaType: 'application/octet-stream', ...layer }],
-      }),
-    );
+    const doc = artifactManifest(layer);
     manifests.push({ mediaType: OCI_MANIFEST, ...(await putBlob(dir, doc)), annotations: { 'org.opencontainers.image.ref.name': `a${i}` } });
   }
   await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));

@@ -165,8 +165,8 @@ interface TaskRecord {
   wake?: NodeJS.Timeout;
   cleanup?: NodeJS.Timeout;
   writing: Promise<void>;
-  /** The latest task.json text not yet written, when a write of it is queued. */
-  unwritten?: string;
+  /** A write of task.json is queued and has not begun: changes until then go in that write. */
+  writeQueued?: boolean;
   /** Whether the task's directory was made (by this manager). */
   dirMade?: boolean;
   onStopped: (() => void)[];
@@ -180,7 +180,7 @@ interface PersistedTask {
   readonly taskDefinition: TaskDefinition;
   readonly state: Omit<
     TaskRecord,
-    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'wake' | 'cleanup' | 'writing' | 'unwritten' | 'dirMade' | 'onStopped' | 'removed'
+    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'onStopped' | 'removed'
   >;
   readonly containers: readonly Omit<ContainerRecord, 'image' | 'imageConfig' | 'checks' | 'waiting' | 'stats'>[];
 }
@@ -662,7 +662,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   function persisted(rec: TaskRecord): PersistedTask {
     const {
-      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, wake: _w, cleanup: _c, writing: _wr, unwritten: _u, dirMade: _d, onStopped: _o,
+      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, wake: _w, cleanup: _c, writing: _wr, writeQueued: _q, dirMade: _d, onStopped: _o,
       removed: _rm, ...state
     } = rec;
     return {
@@ -679,14 +679,13 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
    * version). Changes made while a write is queued are written together: only the latest version.
    */
   function persist(rec: TaskRecord): void {
-    const queued = rec.unwritten !== undefined;
-    rec.unwritten = JSON.stringify(persisted(rec));
-    if (queued) return;
+    if (rec.writeQueued === true) return;
+    rec.writeQueued = true;
     const dir = taskDir(rec);
     rec.writing = rec.writing.then(async () => {
-      const text = rec.unwritten;
-      rec.unwritten = undefined;
-      if (rec.removed || text === undefined) return;
+      rec.writeQueued = false;
+      if (rec.removed) return;
+      const text = JSON.stringify(persisted(rec)); // the state as it is now: every change since the queueing
       if (rec.dirMade !== true) {
         await mkdir(dir, { recursive: true });
         rec.dirMade = true;

@@ -189,8 +189,8 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
       }
       // Another writer moved some of the keys (a placement reserving on one of the instances): the
       // reports that touch none of them go on at once; the others wait for a later batch, decided afresh.
-      const moved = new Set<string>();
-      for (const c of plan.compares) if (((await store.get(c.key))?.modRevision ?? 0) !== c.value) moved.add(c.key);
+      const revisions = await Promise.all(plan.compares.map(async (c) => (await store.get(c.key))?.modRevision ?? 0));
+      const moved = new Set(plan.compares.filter((c, i) => revisions[i] !== c.value).map((c) => c.key));
       const touchesMoved = (item: Queued) =>
         moved.has(keys.task(item.instance.cluster, item.taskId)) || moved.has(keys.containerInstance(item.instance.cluster, item.instance.id));
       const later = batch.filter((item) => touchesMoved(item) && item.putBack < BATCH_ATTEMPTS);
@@ -206,7 +206,9 @@ export function createReportWriter(options: ReportWriterOptions): ReportWriter {
     const byInstance = new Map<string, Queued[]>();
     for (const item of batch) {
       const key = `${item.instance.cluster}/${item.instance.id}`;
-      byInstance.set(key, [...(byInstance.get(key) ?? []), item]);
+      const items = byInstance.get(key);
+      if (items === undefined) byInstance.set(key, [item]);
+      else items.push(item);
     }
     await Promise.all(
       [...byInstance.values()].map(async (items) => {

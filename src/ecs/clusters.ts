@@ -521,8 +521,6 @@ export class ClusterActivity {
     if (applied !== undefined && applied >= rev) return;
     const parsed = value === undefined ? undefined : parseObject(value);
     if (kind === 'task') {
-      const prevRev = this.taskRevs.get(key);
-      if (prevRev !== undefined && prevRev >= rev) return;
       const prev = this.taskFacts.get(key);
       if (prev !== undefined) {
         this.countTask(prev, -1);
@@ -539,7 +537,6 @@ export class ClusterActivity {
       }
     } else {
       const prev = this.services.get(key);
-      if (prev && prev.rev >= rev) return;
       if (prev) this.countService(prev.facts, -1);
       if (parsed === undefined) {
         this.services.delete(key);

@@ -206,7 +206,7 @@ export class RuncDriver implements Driver {
     }
     // Watch before the monitor exists, so the pid file's arrival cannot slip past: runc writes
     // it (through a rename) once the process runs, the monitor writes `exit` when runc ends.
-    const started = new StartWatch(dir);
+    const started = new MonitorWatch(dir);
     try {
       try {
         const [facts] = await Promise.all([this.hostFacts(), this.runcRootReady()]);
@@ -476,41 +476,20 @@ export class RuncDriver implements Driver {
     const first = pick(await this.state(id)); // NotFound before any watching
     if (first !== undefined) return first;
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
-    // `changed` catches an event that lands between reading the state and going to sleep.
-    let changed = false;
-    let wake: (() => void) | undefined;
-    const poke = (): void => {
-      changed = true;
-      wake?.();
-    };
-    // Only `exit` (and the pid file) can change the answer: the output files, written as the
-    // container prints, would otherwise wake a full read for every line of a chatty container.
-    const watcher = watch(this.dir(id), (_event, file) => {
-      if (file === null || file === 'exit' || file === 'init.pid') poke();
-    });
-    watcher.on('error', poke);
+    const changes = new MonitorWatch(this.dir(id));
+    const poke = () => changes.poke();
     options.signal?.addEventListener('abort', poke);
     try {
       for (;;) {
         if (options.signal?.aborted) return undefined;
         const left = deadline === undefined ? 500 : Math.min(500, deadline - Date.now());
         if (left <= 0) return undefined;
-        if (!changed) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, left);
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          wake = undefined;
-        }
-        changed = false;
+        await changes.next(left);
         const found = pick(await this.state(id));
         if (found !== undefined) return found;
       }
     } finally {
-      watcher.close();
+      changes.close();
       options.signal?.removeEventListener('abort', poke);
     }
   }
@@ -535,11 +514,13 @@ function runningFromPidFile(dir: string): { pid: number; startedAt: Date } | und
 }
 
 /**
- * Wakes start() when `init.pid` or `exit` appears in a container's directory (runc's log, the
- * output files and runc's temporary pid file do not), or when a tick passes: a monitor that dies
- * before runc writes anything leaves no file behind, and only the full state read notices.
+ * Wakes a waiter when `init.pid` or `exit` appears or changes in a container's directory (runc's
+ * log, the output files and runc's temporary pid file do not: a chatty container would wake a full
+ * state read per line), or when a tick passes: a monitor that dies before runc writes anything
+ * leaves no file behind, and only the full state read notices. An event that lands while nobody
+ * waits is kept for the next wait.
  */
-class StartWatch {
+class MonitorWatch {
   private pending = false;
   private wake: (() => void) | undefined;
   private readonly watcher: FSWatcher;
@@ -553,7 +534,7 @@ class StartWatch {
     this.watcher.on('error', () => this.poke());
   }
 
-  private poke(): void {
+  poke(): void {
     this.pending = true;
     this.wake?.();
   }
