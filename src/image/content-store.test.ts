@@ -137,4 +137,16 @@ describe('gc', () => {
     expect(await store.gc()).toEqual({ blobs: [digest, other].sort(), layers: [digest] });
     expect(await store.hasLayer(other)).toBe(true);
   });
+
+  it('keeps held layers and those the caller says are in use, writing no index for a hold', async () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((x) => digestOf(Buffer.from(`layer-${x}`)));
+    for (const d of [a!, b!, c!]) await fs.mkdir(store.layerPath(d), { recursive: true });
+    const before = await fs.readFile(join(store.root, 'index.json'), 'utf8').catch(() => '');
+    store.hold('snapshot/h', [a!]);
+    expect(await fs.readFile(join(store.root, 'index.json'), 'utf8').catch(() => '')).toBe(before);
+    expect(store.leases()['snapshot/h']).toBeUndefined(); // not a lasting lease
+    expect((await store.gc([b!])).layers).toEqual([c]);
+    await store.releaseLease('snapshot/h');
+    expect((await store.gc()).layers.sort()).toEqual([a, b].sort());
+  });
 });

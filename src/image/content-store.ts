@@ -83,6 +83,11 @@ function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
+/** Whether two records are of the same image, whenever each was pulled. */
+function sameImage(a: ImageRecord, b: ImageRecord): boolean {
+  return JSON.stringify({ ...a, pulledAt: '' }) === JSON.stringify({ ...b, pulledAt: '' });
+}
+
 export class ContentStore {
   private index: IndexFile = { version: 1, images: {}, leases: {} };
   private indexWrites: Promise<void> = Promise.resolve();
@@ -92,6 +97,9 @@ export class ContentStore {
   private activeUses = 0;
   private idle: Array<() => void> = [];
   private gcRunning: Promise<unknown> | undefined;
+  // Holds: leases kept in memory only, for users whose own files on disk are the lasting record
+  // (a snapshot's snapshot.json): they cost no index write, which is on every container's start.
+  private readonly holds = new Map<string, readonly string[]>();
 
   private constructor(readonly root: string) {}
 
@@ -266,7 +274,13 @@ export class ContentStore {
     return Object.values(this.index.images).sort((a, b) => a.reference.localeCompare(b.reference));
   }
 
+  /**
+   * Records an image. The same image again (a pull of what is stored: every cached container
+   * start) writes nothing, and its `pulledAt` stays that of the pull that stored it.
+   */
   async putImage(record: ImageRecord): Promise<void> {
+    const stored = this.index.images[record.reference];
+    if (stored !== undefined && sameImage(stored, record)) return;
     await this.mutate((ix) => {
       ix.images[record.reference] = record;
     });
@@ -289,7 +303,18 @@ export class ContentStore {
     });
   }
 
+  /**
+   * Keeps layers from gc while this process runs, writing nothing: for a user whose own files say
+   * what it uses after a restart (gc's `inUse`). Released with releaseLease.
+   */
+  hold(key: string, diffIDs: readonly string[]): void {
+    this.holds.set(key, [...diffIDs]);
+  }
+
+  /** Ends a lease or a hold; a key that has neither is fine. */
   async releaseLease(key: string): Promise<void> {
+    this.holds.delete(key);
+    if (!(key in this.index.leases)) return;
     await this.mutate((ix) => {
       delete ix.leases[key];
     });
@@ -337,10 +362,11 @@ export class ContentStore {
   }
 
   /**
-   * Removes blobs no image references and unpacked layers neither an image nor a lease uses.
-   * Waits for running pulls; pulls that start meanwhile wait for it.
+   * Removes blobs no image references and unpacked layers that no image, lease, hold or `inUse`
+   * (what the caller's own records say is used) names. Waits for running pulls; pulls that start
+   * meanwhile wait for it.
    */
-  async gc(): Promise<GcResult> {
+  async gc(inUse: Iterable<string> = []): Promise<GcResult> {
     while (this.gcRunning) await this.gcRunning.catch(() => undefined);
     const run = (async () => {
       while (this.activeUses > 0) await new Promise<void>((wake) => this.idle.push(wake));
@@ -357,6 +383,7 @@ export class ContentStore {
         }
       }
       for (const diffIDs of Object.values(this.index.leases)) diffIDs.forEach((d) => layers.add(d));
+      for (const d of inUse) layers.add(d);
       const removed: GcResult = { blobs: [], layers: [] };
       for (const algorithm of ['sha256', 'sha512']) {
         for (const hex of await fs.readdir(join(this.root, 'blobs', algorithm))) {
@@ -367,7 +394,8 @@ export class ContentStore {
         }
         for (const hex of await fs.readdir(join(this.root, 'layers', algorithm))) {
           const diffID = `${algorithm}:${hex}`;
-          if (layers.has(diffID)) continue;
+          // Holds are read at each layer: one taken while gc runs protects its layers too.
+          if (layers.has(diffID) || [...this.holds.values()].some((held) => held.includes(diffID))) continue;
           await fs.rm(join(this.root, 'layers', algorithm, hex), { recursive: true, force: true });
           removed.layers.push(diffID);
         }

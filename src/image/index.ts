@@ -72,8 +72,9 @@ export class ImageStore {
     return this.content.removeImage(formatReference(parseReference(reference)));
   }
 
-  gc(): Promise<GcResult> {
-    return this.content.gc();
+  /** Frees what no image, lease or snapshot (in this process, or on disk from an earlier one) uses. */
+  async gc(): Promise<GcResult> {
+    return this.content.gc((await this.snapshots.list()).flatMap((s) => s.layers));
   }
 
   /** Closes the registry client's kept-alive connections. */

@@ -99,11 +99,16 @@ describe('pull from docker-registry', () => {
 
   it('reuses stored content: a second pull downloads and extracts nothing', async () => {
     const images = await openStore('again');
-    await images.pull(`${registry.host}/busybox:v1`);
+    const first = await images.pull(`${registry.host}/busybox:v1`);
+    const index = await fs.stat(join(tmp, 'again', 'index.json'));
     const events: PullProgress[] = [];
-    await images.pull(`${registry.host}/busybox:v1`, { onProgress: (e) => events.push(e) });
+    const second = await images.pull(`${registry.host}/busybox:v1`, { onProgress: (e) => events.push(e) });
     expect(events.map((e) => e.type)).toEqual(['resolved', ...events.filter((e) => e.type === 'exists').map(() => 'exists'), 'done']);
     expect(events.filter((e) => e.type === 'exists').length).toBeGreaterThan(0);
+    // The same image: its record (and the store's index file) is not written again.
+    expect((await fs.stat(join(tmp, 'again', 'index.json'))).ino).toBe(index.ino);
+    expect(images.get(`${registry.host}/busybox:v1`)?.pulledAt).toBe(first.pulledAt);
+    expect(second.digest).toBe(first.digest);
   });
 
   it('picks this host\'s platform from an index, or the one asked for, and names the choices when none fits', async () => {

@@ -118,14 +118,33 @@ describe('Snapshotter', () => {
     await fs.writeFile(join(rootfs, 'f'), 'x');
   });
 
-  it('removes idempotently: unmounted, deleted, lease released', async () => {
+  it('removes idempotently: unmounted and deleted', async () => {
     const rootfs = await images.snapshots.prepare('gone', layered);
-    expect(images.content.leases()['snapshot/gone']).toEqual(layered.layers.map((l) => l.diffID));
     await images.snapshots.remove('gone');
     expect(mounted(rootfs)).toBe(false);
     await expect(fs.stat(join(images.content.root, 'snapshots/gone'))).rejects.toMatchObject({ code: 'ENOENT' });
-    expect(images.content.leases()['snapshot/gone']).toBeUndefined();
     await images.snapshots.remove('gone');
+  });
+
+  it("keeps its layers from gc after its image is removed: by a hold, then by its snapshot.json after a restart, until it is removed", async () => {
+    const root = join(tmp, 'store-gc');
+    const first = await ImageStore.open(root);
+    const image = await first.pull(`${srv.host}/app:layered`);
+    const index = await fs.readFile(join(root, 'index.json'), 'utf8');
+    await first.snapshots.prepare('held', image);
+    expect(await fs.readFile(join(root, 'index.json'), 'utf8')).toBe(index); // a hold writes no index
+    await first.remove(image.reference);
+    const layerIds = image.layers.map((l) => l.diffID);
+    const layersKept = async (store: ImageStore) => Promise.all(layerIds.map((d) => store.content.hasLayer(d)));
+    expect((await first.gc()).layers).toEqual([]);
+    expect(await layersKept(first)).toEqual(layerIds.map(() => true));
+    first.close();
+    const again = await ImageStore.open(root); // no holds: only what is on disk
+    expect((await again.gc()).layers).toEqual([]);
+    expect(await layersKept(again)).toEqual(layerIds.map(() => true));
+    await again.snapshots.remove('held');
+    expect((await again.gc()).layers.sort()).toEqual([...new Set(layerIds)].sort());
+    again.close();
   });
 
   it('refuses bad keys and a key already used for another image', async () => {

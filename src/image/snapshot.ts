@@ -10,10 +10,15 @@
  *   snapshots/<key>/snapshot.json   image reference and layer diffIDs
  *   snapshots/<key>/upper, work     the container's writes, overlayfs's scratch
  *   snapshots/<key>/rootfs          the mount point handed to the runtime
+ *
+ * snapshot.json is the snapshot's lease on its layers across restarts (gc reads them all); in the
+ * process that prepared it, a hold in the content store covers the time before the file exists.
+ * Mounts go through the launcher (one small helper process) rather than a fork of this process and
+ * mount(8) for each: this is on every container's start.
  */
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join, relative } from 'node:path';
+import { type Launch, sharedLauncher } from '../runtime/launcher.js';
 import type { ContentStore, ImageRecord } from './content-store.js';
 import { ImageError } from './errors.js';
 
@@ -29,13 +34,13 @@ const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 // Characters that would break the overlay mount options string.
 const UNSAFE_PATH = /[,:\\\n]/;
 
-function run(cmd: string, args: string[], cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, cwd === undefined ? {} : { cwd }, (err, _out, stderr) => {
-      if (err) reject(new ImageError('SnapshotError', `${cmd} ${args.join(' ')} failed: ${stderr.trim() || err.message}`, { cause: err }));
-      else resolve();
-    });
-  });
+/** A mount or unmount, its failure as a SnapshotError. */
+async function mountStep(what: string, step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    throw new ImageError('SnapshotError', `${what} failed: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** Whether `path` is a mount point in this process's mount namespace. */
@@ -48,8 +53,10 @@ async function isMounted(path: string): Promise<boolean> {
 
 export class Snapshotter {
   private readonly dir: string;
+  private readonly launcher: Pick<Launch, 'mount' | 'unmount'>;
 
-  constructor(private readonly store: ContentStore) {
+  constructor(private readonly store: ContentStore, options: { launcher?: Pick<Launch, 'mount' | 'unmount'> } = {}) {
+    this.launcher = options.launcher ?? sharedLauncher();
     this.dir = join(store.root, 'snapshots');
     if (UNSAFE_PATH.test(store.root)) {
       throw new ImageError('SnapshotError', `the image store root ${store.root} holds a character (, : \\ or newline) that overlayfs mount options cannot carry`);
@@ -80,15 +87,16 @@ export class Snapshotter {
     if (existing !== undefined && existing.layers.join(' ') !== layers.join(' ')) {
       throw new ImageError('SnapshotError', `snapshot ${key} already exists for ${existing.image}; remove it before preparing it for ${image.reference}`);
     }
-    // Lease before unpacking so a gc in between cannot take the layers away.
-    await this.store.lease(`snapshot/${key}`, layers);
+    // Hold before unpacking so a gc in between cannot take the layers away.
+    this.store.hold(`snapshot/${key}`, layers);
     for (const layer of image.layers) await this.store.unpack(layer);
     for (const d of [p.upper, p.work, p.rootfs, p.empty]) await fs.mkdir(d, { recursive: true, mode: 0o755 });
     if (existing === undefined) {
       const info: SnapshotInfo = { key, image: image.reference, layers, rootfs: p.rootfs };
       await fs.writeFile(p.meta, `${JSON.stringify(info, null, 1)}\n`);
     }
-    if (await isMounted(p.rootfs)) return p.rootfs;
+    // A snapshot made just now cannot be mounted yet; one that existed may be (a repeated prepare).
+    if (existing !== undefined && (await isMounted(p.rootfs))) return p.rootfs;
 
     // Lower dirs are given relative to layers/ (the mount runs there) to keep the option string short:
     // the kernel takes one page of options, which absolute paths would exhaust at a few dozen layers.
@@ -96,14 +104,14 @@ export class Snapshotter {
     const lowers = layers.length === 0 ? [p.empty] : [...layers].reverse().map((d) => relative(layersDir, this.store.layerPath(d)));
     const options = `lowerdir=${lowers.join(':')},upperdir=${p.upper},workdir=${p.work}`;
     if (options.length > 4000) throw new ImageError('SnapshotError', `${image.reference} has too many layers (${layers.length}) for one overlayfs mount`);
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', options, p.rootfs], layersDir);
+    await mountStep(`mounting snapshot ${key}`, () => this.launcher.mount({ source: 'overlay', target: p.rootfs, fstype: 'overlay', data: options, cwd: layersDir }));
     return p.rootfs;
   }
 
   /** Unmounts and deletes the snapshot `key` (a missing one is fine: removal is idempotent). */
   async remove(key: string): Promise<void> {
     const p = this.paths(key);
-    if (await isMounted(p.rootfs)) await run('umount', [p.rootfs]);
+    if (await isMounted(p.rootfs)) await mountStep(`unmounting snapshot ${key}`, () => this.launcher.unmount(p.rootfs));
     await fs.rm(p.base, { recursive: true, force: true });
     await this.store.releaseLease(`snapshot/${key}`);
   }

@@ -16,6 +16,7 @@ import {
 } from '../driver.js';
 import { invalidSpec, isRuntimeError, RuntimeError } from '../errors.js';
 import { resolveProcess, stopSignal } from '../process.js';
+import { type Launch, sharedLauncher } from '../launcher.js';
 import { stopWithTimeout } from '../stop.js';
 import { ALL_CAPABILITIES, ociSpec } from './bundle.js';
 import { type CgroupLayout, detectCgroupLayout, oomCounterFile, readCgroupStats, removeCgroups } from './cgroups.js';
@@ -39,6 +40,8 @@ export interface RuncDriverOptions {
   readonly initBinary?: string;
   /** How long start() waits for runc to report the process running (default 60 s). */
   readonly startTimeoutMs?: number;
+  /** What starts each container's monitor (default: the process-wide launcher helper). */
+  readonly launcher?: Pick<Launch, 'spawnDetached'>;
 }
 
 /** What a container's directory holds beside the bundle; written once at create. */
@@ -100,6 +103,7 @@ export class RuncDriver implements Driver {
   readonly cgroupParent: string;
   readonly initBinary: string | undefined;
   private readonly startTimeoutMs: number;
+  private readonly launcher: Pick<Launch, 'spawnDetached'>;
   private facts: Promise<HostFacts> | undefined;
   private rootReady: Promise<unknown> | undefined;
 
@@ -111,6 +115,7 @@ export class RuncDriver implements Driver {
     if (!this.cgroupParent.startsWith('/')) throw invalidSpec('cgroupParent', 'must be an absolute cgroup path');
     this.initBinary = options.initBinary ?? (existsSync('/usr/bin/tini-static') ? '/usr/bin/tini-static' : undefined);
     this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
+    this.launcher = options.launcher ?? sharedLauncher();
   }
 
   private dir(id: string): string {
@@ -210,18 +215,14 @@ export class RuncDriver implements Driver {
     try {
       try {
         const [facts] = await Promise.all([this.hostFacts(), this.runcRootReady()]);
-        const monitor = spawn('/bin/sh', monitorArgs(dir, this.runc, this.runcRoot, id, oomCounterFile(facts.cgroups, meta.cgroupsPath)), {
+        // Its own session (setsid), out of reach of signals to the agent's group; not a child of the agent.
+        const pid = await this.launcher.spawnDetached({
+          file: '/bin/sh',
+          argv: ['sh', ...monitorArgs(dir, this.runc, this.runcRoot, id, oomCounterFile(facts.cgroups, meta.cgroupsPath))],
           cwd: dir,
-          detached: true, // setsid: its own session, out of reach of signals to the agent's group
-          stdio: 'ignore',
           env: { PATH: MONITOR_PATH },
         });
-        await new Promise<void>((resolve, reject) => {
-          monitor.once('spawn', resolve);
-          monitor.once('error', reject);
-        });
-        monitor.unref();
-        await claim.writeFile(String(monitor.pid));
+        await claim.writeFile(String(pid));
         await claim.close();
       } catch (err) {
         // Nothing runs: give the claim back so the container can be started (or deleted) again.
@@ -476,15 +477,21 @@ export class RuncDriver implements Driver {
     const first = pick(await this.state(id)); // NotFound before any watching
     if (first !== undefined) return first;
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
-    const changes = new MonitorWatch(this.dir(id));
+    const dir = this.dir(id);
+    const changes = new MonitorWatch(dir);
     const poke = () => changes.poke();
     options.signal?.addEventListener('abort', poke);
     try {
-      for (;;) {
+      for (let quiet = 0; ; ) {
         if (options.signal?.aborted) return undefined;
         const left = deadline === undefined ? 500 : Math.min(500, deadline - Date.now());
         if (left <= 0) return undefined;
+        const ticks = changes.ticks;
         await changes.next(left);
+        // Without an event only a dead monitor changes anything (it can write no `exit`): a quiet
+        // wait checks that with one signal-0 probe, and reads the whole state every 10th time in
+        // case the monitor's pid was reused. A hundred waiting containers then cost next to nothing.
+        if (changes.ticks > ticks && ++quiet % 10 !== 0 && monitorStillThere(dir)) continue;
         const found = pick(await this.state(id));
         if (found !== undefined) return found;
       }
@@ -492,6 +499,19 @@ export class RuncDriver implements Driver {
       changes.close();
       options.signal?.removeEventListener('abort', poke);
     }
+  }
+}
+
+/** Whether the container's monitor (shim.pid) still runs and has written no `exit`: nothing to read then. */
+function monitorStillThere(dir: string): boolean {
+  try {
+    if (existsSync(join(dir, 'exit'))) return false;
+    const pid = Number(readFileSync(join(dir, 'shim.pid'), 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false; // no shim.pid, or no such process: the full read decides
   }
 }
 
