@@ -7,24 +7,21 @@
  * machine's load average along the way. Needs `npm run build`.
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
 import { buildBusybox, startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
-import { makeTar } from '../../src/image/testing/tar.js';
 import { startBerth } from '../../test/e2e/harness.js';
 import { closedLoop, jsonClient } from '../lib.js';
+import { OCI_MANIFEST, addBigImage, putBlob, sha256 } from './image.js';
 import type { LoadResult } from '../lib.js';
 
 const exec = promisify(execFile);
 const RUNS = 3;
-const BIG_LAYER_BYTES = 100 * 1024 * 1024;
 const MB = 1e6;
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 interface Target {
   readonly name: 'berth' | 'docker_registry';
@@ -36,48 +33,8 @@ interface Target {
   readonly authorization?: string;
 }
 
-const sha256 = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (n: number, places = 1) => Math.round(n * 10 ** places) / 10 ** places;
-
-// --- the image: the busybox fixture plus one ~100 MiB layer of random (incompressible) bytes -----
-
-interface Blob {
-  readonly digest: string;
-  readonly size: number;
-}
-
-/** Writes a blob into an OCI layout. */
-async function putBlob(layout: string, bytes: Buffer): Promise<Blob> {
-  const digest = sha256(bytes);
-  await writeFile(join(layout, 'blobs', 'sha256', digest.slice(7)), bytes);
-  return { digest, size: bytes.length };
-}
-
-/**
- * Adds image `tag` to the layout: the busybox image's layers and one new gzip layer of random
- * bytes, so that every run pushes a layer neither registry has seen. Gzip, because skopeo
- * compresses uncompressed layers on the way to a registry and would then measure its own gzip.
- * Returns the bytes the image's config and layers weigh.
- */
-async function addBigImage(layout: string, tag: string): Promise<number> {
-  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
-  const base = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'base')!;
-  const blobPath = (digest: string) => join(layout, 'blobs', 'sha256', digest.slice(7));
-  const manifest = JSON.parse(await readFile(blobPath(base.digest), 'utf8')) as { config: Blob & { mediaType: string }; layers: (Blob & { mediaType: string })[] };
-  const config = JSON.parse(await readFile(blobPath(manifest.config.digest), 'utf8')) as { rootfs: { diff_ids: string[] } };
-
-  const tar = await makeTar([{ name: 'data/random.bin', content: randomBytes(BIG_LAYER_BYTES) }]);
-  const layer = await putBlob(layout, gzipSync(tar, { level: 1 }));
-  config.rootfs.diff_ids.push(sha256(tar));
-  const configBlob = await putBlob(layout, Buffer.from(JSON.stringify(config)));
-  const layers = [...manifest.layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }];
-  const doc = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...manifest.config, ...configBlob }, layers }));
-  const manifestBlob = await putBlob(layout, doc);
-  index.manifests.push({ mediaType: OCI_MANIFEST, ...manifestBlob, annotations: { 'org.opencontainers.image.ref.name': tag } } as (typeof index.manifests)[number]);
-  await writeFile(join(layout, 'index.json'), JSON.stringify(index));
-  return configBlob.size + layers.reduce((sum, l) => sum + l.size, 0);
-}
 
 // --- skopeo ---------------------------------------------------------------------------------------
 

@@ -9,12 +9,12 @@
  * memory.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { MountHandler } from '../edge/edge.js';
 import type { Logger } from '../edge/logger.js';
 import type { RegistryAction, RegistryAuthorizer, RegistryCaller, TokenValidator } from './auth.js';
 import { parseBasicAuthorization } from './auth.js';
 import type { BlobStore } from './blob-store.js';
+import { BufferPool, sendFileRange } from './blob-send.js';
 import { clip, looksLikeDigest, parseDigest } from './digest.js';
 import { DownloadUrlSigner } from './download-urls.js';
 import type { Digest } from './digest.js';
@@ -32,10 +32,12 @@ const MAX_DECODED_HEADERS = 1000;
 /** Pages of tags and repositories are at most this long; `n` above it is clamped (with a Link). */
 export const MAX_PAGE_SIZE = 10_000;
 /**
- * Blob downloads read the file in chunks of this size: with the stream's default (64 KiB) a large
- * layer costs sixteen times the reads and writes, and downloads ran at half the speed.
+ * Blob downloads read the file in chunks of this size: with 64 KiB a large layer costs sixteen
+ * times the reads and writes, and downloads ran at half the speed.
  */
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** Read buffers kept between downloads (two per download in flight; blob-send.ts). */
+const IDLE_READ_BUFFERS = 8;
 
 export interface DistributionDeps {
   readonly meta: RegistryMetadata;
@@ -101,6 +103,7 @@ function matchRoute(path: string): Route | undefined {
  */
 export function createDistributionHandler(deps: DistributionDeps): MountHandler {
   const { meta, blobs, uploads, logger } = deps;
+  const readBuffers = new BufferPool(READ_CHUNK_BYTES, IDLE_READ_BUFFERS);
 
   async function serve(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
@@ -269,14 +272,10 @@ export function createDistributionHandler(deps: DistributionDeps): MountHandler 
       call.res.end();
       return;
     }
-    try {
-      await pipeline(handle.createReadStream({ start, end, autoClose: true, highWaterMark: READ_CHUNK_BYTES }), call.res);
-    } catch (err) {
-      // The client stopped reading (its download resumes with Range): nothing to answer. Anything
-      // else (a disk error) is a fault, logged by the handler, which also drops the connection.
-      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') throw new ClientAbortedError(err);
-      throw err;
-    }
+    // A client that stops reading (its download resumes with Range) is a ClientAbortedError:
+    // nothing to answer. Anything else (a disk error, a short file) is a fault, logged by the
+    // handler, which also drops the connection.
+    await sendFileRange(handle, call.res, start, end, readBuffers);
   }
 
   async function deleteBlob(call: Call, name: string, digestText: string): Promise<void> {

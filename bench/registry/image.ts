@@ -1,0 +1,51 @@
+/**
+ * The benchmark image of bench/registry: the busybox fixture plus one ~100 MiB gzip layer of random
+ * (incompressible) bytes, written into an OCI layout for skopeo to push.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { makeTar } from '../../src/image/testing/tar.js';
+
+export const BIG_LAYER_BYTES = 100 * 1024 * 1024;
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+export const sha256 = (bytes: Buffer | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+export interface Blob {
+  readonly digest: string;
+  readonly size: number;
+}
+
+/** Writes a blob into an OCI layout. */
+export async function putBlob(layout: string, bytes: Buffer): Promise<Blob> {
+  const digest = sha256(bytes);
+  await writeFile(join(layout, 'blobs', 'sha256', digest.slice(7)), bytes);
+  return { digest, size: bytes.length };
+}
+
+/**
+ * Adds image `tag` to the layout (built by buildBusybox with the tag 'base'): the busybox image's
+ * layers and one new gzip layer of random bytes, so that every run pushes a layer neither registry
+ * has seen. Gzip, because skopeo compresses uncompressed layers on the way to a registry and would
+ * then measure its own gzip. Returns the bytes the image's config and layers weigh.
+ */
+export async function addBigImage(layout: string, tag: string): Promise<number> {
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  const base = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'base')!;
+  const blobPath = (digest: string) => join(layout, 'blobs', 'sha256', digest.slice(7));
+  const manifest = JSON.parse(await readFile(blobPath(base.digest), 'utf8')) as { config: Blob & { mediaType: string }; layers: (Blob & { mediaType: string })[] };
+  const config = JSON.parse(await readFile(blobPath(manifest.config.digest), 'utf8')) as { rootfs: { diff_ids: string[] } };
+
+  const tar = await makeTar([{ name: 'data/random.bin', content: randomBytes(BIG_LAYER_BYTES) }]);
+  const layer = await putBlob(layout, gzipSync(tar, { level: 1 }));
+  config.rootfs.diff_ids.push(sha256(tar));
+  const configBlob = await putBlob(layout, Buffer.from(JSON.stringify(config)));
+  const layers = [...manifest.layers, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }];
+  const doc = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...manifest.config, ...configBlob }, layers }));
+  const manifestBlob = await putBlob(layout, doc);
+  index.manifests.push({ mediaType: OCI_MANIFEST, ...manifestBlob, annotations: { 'org.opencontainers.image.ref.name': tag } } as (typeof index.manifests)[number]);
+  await writeFile(join(layout, 'index.json'), JSON.stringify(index));
+  return configBlob.size + layers.reduce((sum, l) => sum + l.size, 0);
+}
