@@ -8,7 +8,8 @@
  *     tasks are RUNNING (as the services' runningCount says), or BENCH_SECONDS pass: time, tasks/s, RSS.
  * (b) real: a service of BENCH_REAL_TASKS busybox tasks (networkMode none) on a real `berth up` with its
  *     runc agent, from CreateService to steady state, and the same count with `docker service create` on a
- *     private dockerd in swarm mode, in the same run: tasks/s each and the ratio.
+ *     private dockerd in swarm mode, in the same run: tasks/s each and the ratio. Each side has the image
+ *     on the host before its clock starts (dockerd: `docker load`; Berth: one task that pulled it).
  *
  * Prints one JSON line. BENCH_PART=a|b|ab (default ab); BENCH_REAL_SIDES=berth|swarm|both (default both)
  * picks the sides of (b). BENCH_PROFILE=DIR writes the berth child's --cpu-prof there (either part).
@@ -376,8 +377,26 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       family: 'bench',
       networkMode: 'none',
       // The image's own entrypoint (busybox httpd on 8080, in the task's own network namespace).
-      containerDefinitions: [{ name: 'app', image, cpu: 16, memory: 32, essential: true }],
+      // stopTimeout: httpd ignores SIGTERM, and the cleanup would wait 30 s for each.
+      containerDefinitions: [{ name: 'app', image, cpu: 16, memory: 32, essential: true, stopTimeout: 2 }],
     });
+    // The image on the host first, as Swarm's side has it loaded into dockerd before its clock starts:
+    // one task that pulls it and exits at once.
+    await ok(ecs, 'RegisterTaskDefinition', {
+      family: 'bench-pull', networkMode: 'none',
+      containerDefinitions: [{ name: 'pull', image, cpu: 16, memory: 32, essential: true, entryPoint: ['/bin/true'] }],
+    });
+    const warm = (await ok(ecs, 'RunTask', { taskDefinition: 'bench-pull' })).tasks[0].taskArn as string;
+    for (const until = Date.now() + 60_000; ; await sleep(100)) {
+      const t = (await ok(ecs, 'DescribeTasks', { tasks: [warm] })).tasks[0];
+      if (t.lastStatus === 'STOPPED') {
+        if (t.containers[0]?.exitCode !== 0) throw new Error(`the pull task failed: ${t.stoppedReason} ${JSON.stringify(t.containers)}`);
+        break;
+      }
+      if (Date.now() > until) throw new Error('the pull task did not stop');
+    }
+    const __cpu = () => ['benchme', 'berth'].map((g) => { try { return Number(readFileSync(`/sys/fs/cgroup/cpuacct/${g}/cpuacct.usage`, 'utf8')); } catch { return 0; } });
+    const __c0 = __cpu();
     const t0 = performance.now();
     const wall0 = Date.now() / 1000;
     await ok(ecs, 'CreateService', { serviceName: 'bench', taskDefinition: 'bench', desiredCount: count });
@@ -394,7 +413,7 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       if (timeline.length === 0 || timeline[timeline.length - 1]![1] !== running || timeline[timeline.length - 1]![2] !== s.pendingCount) {
         timeline.push([round(at, 2), running, s.pendingCount as number]);
       }
-      if (running >= count && allRunningAt === undefined) allRunningAt = at;
+      if (running >= count && allRunningAt === undefined) { allRunningAt = at; const c1 = __cpu(); process.stderr.write(`CPU ms: stack ${(c1[0]! - __c0[0]!) / 1e6} containers ${(c1[1]! - __c0[1]!) / 1e6}\n`); }
       if (running >= count && s.deployments.length === 1 && s.deployments[0].rolloutState === 'COMPLETED') {
         steadyAt = at;
         break;

@@ -16,7 +16,7 @@
  * Mounts go through the launcher (one small helper process) rather than a fork of this process and
  * mount(8) for each: this is on every container's start.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type Launch, sharedLauncher } from '../runtime/launcher.js';
 import type { ContentStore, ImageRecord } from './content-store.js';
@@ -78,9 +78,11 @@ export class Snapshotter {
   async prepare(key: string, image: ImageRecord): Promise<string> {
     const p = this.paths(key);
     const layers = image.layers.map((l) => l.diffID);
+    // Synchronous file work: a few tiny files and directories, on the path of every container's
+    // start, where fs.promises would cost a thread-pool round trip each.
     let existing: SnapshotInfo | undefined;
     try {
-      existing = JSON.parse(await fs.readFile(p.meta, 'utf8')) as SnapshotInfo;
+      existing = JSON.parse(readFileSync(p.meta, 'utf8')) as SnapshotInfo;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
@@ -90,10 +92,18 @@ export class Snapshotter {
     // Hold before unpacking so a gc in between cannot take the layers away.
     this.store.hold(`snapshot/${key}`, layers);
     for (const layer of image.layers) await this.store.unpack(layer);
-    for (const d of [p.upper, p.work, p.rootfs, p.empty]) await fs.mkdir(d, { recursive: true, mode: 0o755 });
+    const dirs = [p.upper, p.work, p.rootfs, ...(layers.length === 0 ? [p.empty] : [])];
+    mkdirSync(p.base, { recursive: true, mode: 0o755 });
+    for (const d of dirs) {
+      try {
+        mkdirSync(d, { mode: 0o755 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
     if (existing === undefined) {
       const info: SnapshotInfo = { key, image: image.reference, layers, rootfs: p.rootfs };
-      await fs.writeFile(p.meta, `${JSON.stringify(info, null, 1)}\n`);
+      writeFileSync(p.meta, `${JSON.stringify(info, null, 1)}\n`);
     }
     // A snapshot made just now cannot be mounted yet; one that existed may be (a repeated prepare).
     if (existing !== undefined && (await isMounted(p.rootfs))) return p.rootfs;

@@ -4,8 +4,8 @@
  * files, so a new driver over the same state dir sees exactly what the old one saw.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, type FSWatcher, mkdirSync, readFileSync, statSync, watch, writeFileSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { constants, hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
@@ -70,18 +70,31 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-async function readOptional(file: string): Promise<string | undefined> {
+// The driver's own files (meta.json, exit, shim.pid, init.pid) and /proc's are a few bytes each and
+// read on every state(): synchronous reads cost microseconds, where fs.promises.readFile takes four
+// thread-pool round trips (open, fstat, read, close). A hundred starting containers read them often.
+
+function readOptional(file: string): string | undefined {
   try {
-    return await readFile(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     if (errno(err) === 'ENOENT') return undefined;
     throw err;
   }
 }
 
-async function mtime(file: string): Promise<Date | undefined> {
+/** A /proc file, or undefined when it cannot be read (the process is gone). */
+function readQuiet(file: string): string | undefined {
   try {
-    return (await stat(file)).mtime;
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function mtime(file: string): Date | undefined {
+  try {
+    return statSync(file).mtime;
   } catch (err) {
     if (errno(err) === 'ENOENT') return undefined;
     throw err;
@@ -142,10 +155,10 @@ export class RuncDriver implements Driver {
       throw invalidSpec('network.path', `"${spec.network.path}" does not exist`);
     }
     // The host's /etc files are read at each create: DHCP or an operator may change them while the agent runs.
-    const [passwd, group, facts, hosts, resolvConf] = await Promise.all([
+    const [passwd, group, facts] = await Promise.all([
       readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group'), this.hostFacts(),
-      readOptional('/etc/hosts'), readOptional('/etc/resolv.conf'),
     ]);
+    const [hosts, resolvConf] = [readOptional('/etc/hosts'), readOptional('/etc/resolv.conf')];
     const proc = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
     const dir = this.dir(spec.id);
     const files = etcFiles(spec, proc.hostname, {
@@ -177,18 +190,17 @@ export class RuncDriver implements Driver {
       throw err;
     }
     try {
-      await mkdir(join(dir, 'bundle'));
-      await Promise.all([
-        writeFile(join(dir, 'bundle', 'config.json'), JSON.stringify(config, null, 2)),
-        writeFile(join(dir, 'spec.json'), JSON.stringify(spec, null, 2)),
-        writeFile(join(dir, 'hosts'), files.hosts),
-        writeFile(join(dir, 'hostname'), files.hostname),
-        writeFile(join(dir, 'resolv.conf'), files.resolvConf),
-        writeFile(join(dir, 'stdout.log'), ''),
-        writeFile(join(dir, 'stderr.log'), ''),
-      ]);
+      // Small files, written synchronously (see readOptional): one create costs well under a ms so.
+      mkdirSync(join(dir, 'bundle'));
+      writeFileSync(join(dir, 'bundle', 'config.json'), JSON.stringify(config, null, 2));
+      writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec, null, 2));
+      writeFileSync(join(dir, 'hosts'), files.hosts);
+      writeFileSync(join(dir, 'hostname'), files.hostname);
+      writeFileSync(join(dir, 'resolv.conf'), files.resolvConf);
+      writeFileSync(join(dir, 'stdout.log'), '');
+      writeFileSync(join(dir, 'stderr.log'), '');
       // meta.json last: a directory without it is a create that did not finish.
-      await writeFile(join(dir, 'meta.json'), JSON.stringify(meta));
+      writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw new RuntimeError('RuntimeFailed', `container ${spec.id}: writing its files failed: ${String(err)}`, { cause: err });
@@ -198,7 +210,7 @@ export class RuncDriver implements Driver {
 
   async start(id: string): Promise<ContainerState> {
     const dir = this.dir(id);
-    const meta = await this.meta(id); // NotFound first
+    const meta = this.meta(id); // NotFound first
     // The claim on shim.pid makes a second start() fail even while the first is under way: only
     // start writes it, so a successful claim also means the container was never started.
     let claim;
@@ -277,7 +289,7 @@ export class RuncDriver implements Driver {
   }
 
   async stop(id: string, timeoutMs: number): Promise<ExitStatus> {
-    return stopWithTimeout(this, id, timeoutMs, (await this.meta(id)).stopSignal);
+    return stopWithTimeout(this, id, timeoutMs, (this.meta(id)).stopSignal);
   }
 
   async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<ExitStatus> {
@@ -291,35 +303,40 @@ export class RuncDriver implements Driver {
     };
   }
 
-  async state(id: string): Promise<ContainerState> {
+  state(id: string): Promise<ContainerState> {
+    return new Promise((resolve) => resolve(this.stateNow(id))); // a throw rejects
+  }
+
+  /** The state from the container's files and /proc, read synchronously (see readOptional). */
+  private stateNow(id: string): ContainerState {
     const dir = this.dir(id);
-    const meta = await this.meta(id);
+    const meta = this.meta(id);
     const base = { id, createdAt: new Date(meta.createdAt), labels: meta.labels };
-    const exited = async (): Promise<ContainerState | undefined> => {
-      const exit = await readOptional(join(dir, 'exit'));
+    const exited = (): ContainerState | undefined => {
+      const exit = readOptional(join(dir, 'exit'));
       if (exit === undefined) return undefined;
-      const [finishedAt, startedAt] = await Promise.all([mtime(join(dir, 'exit')), mtime(join(dir, 'init.pid'))]);
+      const [finishedAt, startedAt] = [mtime(join(dir, 'exit')), mtime(join(dir, 'init.pid'))];
       if (startedAt === undefined) {
         const { exitCode } = parseExitFile(exit);
-        return { ...base, status: 'stopped', ...(finishedAt ? { finishedAt } : {}), error: await this.failure(dir, exitCode) };
+        return { ...base, status: 'stopped', ...(finishedAt ? { finishedAt } : {}), error: this.failure(dir, exitCode) };
       }
       const { exitCode, oomKilled } = parseExitFile(exit);
       return { ...base, status: 'stopped', exitCode, startedAt, ...(finishedAt ? { finishedAt } : {}), oomKilled };
     };
 
-    const done = await exited();
+    const done = exited();
     if (done) return done;
-    const shimPid = Number((await readOptional(join(dir, 'shim.pid')))?.trim() || NaN);
+    const shimPid = Number(readOptional(join(dir, 'shim.pid'))?.trim() || NaN);
     if (Number.isNaN(shimPid)) return { ...base, status: 'created' };
-    const pidText = await readOptional(join(dir, 'init.pid'));
+    const pidText = readOptional(join(dir, 'init.pid'));
     const pid = pidText === undefined ? undefined : Number(pidText.trim());
-    const startedAt = await mtime(join(dir, 'init.pid'));
+    const startedAt = mtime(join(dir, 'init.pid'));
     const running = { ...base, status: 'running' as const, ...(pid === undefined ? {} : { pid }), ...(startedAt ? { startedAt } : {}) };
     // The process itself decides "running", even if its monitor was killed (it then has no exit code to give).
-    if (pid !== undefined && (await this.inCgroup(pid, meta.cgroupsPath))) return running;
-    if (await this.monitorAlive(shimPid, dir)) return pid === undefined ? { ...base, status: 'created' } : running;
+    if (pid !== undefined && this.inCgroup(pid, meta.cgroupsPath)) return running;
+    if (this.monitorAlive(shimPid, dir)) return pid === undefined ? { ...base, status: 'created' } : running;
     // The monitor may have written `exit` and gone between our looks.
-    const late = await exited();
+    const late = exited();
     if (late) return late;
     return {
       ...base, status: 'stopped', ...(startedAt ? { startedAt } : {}),
@@ -371,12 +388,13 @@ export class RuncDriver implements Driver {
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
       timedOut = true;
       // Kill the command itself (runc exec cannot forward SIGKILL); runc exec then returns.
-      readOptional(pidFile)
-        .then((pid) => {
-          if (pid?.trim()) process.kill(Number(pid.trim()), 'SIGKILL');
-          else child.kill('SIGKILL');
-        })
-        .catch(() => child.kill('SIGKILL'));
+      const pid = readQuiet(pidFile)?.trim();
+      try {
+        if (pid) process.kill(Number(pid), 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, options.timeoutMs);
     try {
       const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
@@ -394,7 +412,7 @@ export class RuncDriver implements Driver {
   async stats(id: string): Promise<ContainerStats> {
     const state = await this.state(id);
     if (state.status !== 'running') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not running`);
-    const meta = await this.meta(id);
+    const meta = this.meta(id);
     try {
       const usage = await readCgroupStats((await this.hostFacts()).cgroups, meta.cgroupsPath);
       const spec = JSON.parse(await readFile(join(this.dir(id), 'spec.json'), 'utf8')) as ContainerSpec;
@@ -416,11 +434,11 @@ export class RuncDriver implements Driver {
     const dir = this.dir(id);
     const state = await this.state(id);
     if (state.status === 'running') throw new RuntimeError('Conflict', `container ${id} is running; stop it first`);
-    const shimPid = Number((await readOptional(join(dir, 'shim.pid')))?.trim() || NaN);
-    if (!Number.isNaN(shimPid) && state.status === 'created' && (await this.monitorAlive(shimPid, dir))) {
+    const shimPid = Number(readOptional(join(dir, 'shim.pid'))?.trim() || NaN);
+    if (!Number.isNaN(shimPid) && state.status === 'created' && (this.monitorAlive(shimPid, dir))) {
       throw new RuntimeError('Conflict', `container ${id} is starting`);
     }
-    const meta = await this.meta(id);
+    const meta = this.meta(id);
     // The monitor deletes the container from runc after it exits; what is left means the monitor or runc was killed.
     if (existsSync(join(this.runcRoot, id))) {
       try {
@@ -433,27 +451,27 @@ export class RuncDriver implements Driver {
     await rm(dir, { recursive: true, force: true });
   }
 
-  private async meta(id: string): Promise<Meta> {
-    const text = await readOptional(join(this.dir(id), 'meta.json'));
+  private meta(id: string): Meta {
+    const text = readOptional(join(this.dir(id), 'meta.json'));
     if (text === undefined) throw new RuntimeError('NotFound', `no container ${id}`);
     return JSON.parse(text) as Meta;
   }
 
   /** True when `pid` is this container's monitor: alive, and its argv names the container's dir. */
-  private async monitorAlive(pid: number, dir: string): Promise<boolean> {
-    const cmdline = await readOptional(`/proc/${pid}/cmdline`).catch(() => undefined);
+  private monitorAlive(pid: number, dir: string): boolean {
+    const cmdline = readQuiet(`/proc/${pid}/cmdline`);
     return cmdline !== undefined && cmdline.split('\0').includes(dir);
   }
 
   /** True when `pid` is alive and in the container's cgroup (so not a reused pid). */
-  private async inCgroup(pid: number, cgroupsPath: string): Promise<boolean> {
-    const cgroups = await readOptional(`/proc/${pid}/cgroup`).catch(() => undefined);
+  private inCgroup(pid: number, cgroupsPath: string): boolean {
+    const cgroups = readQuiet(`/proc/${pid}/cgroup`);
     return cgroups !== undefined && cgroups.split('\n').some((l) => l.endsWith(`:${cgroupsPath}`));
   }
 
   /** Why runc stopped before the process ran: its last logged error, else its status. */
-  private async failure(dir: string, status: number): Promise<string> {
-    const log = (await readOptional(join(dir, 'runc.log'))) ?? '';
+  private failure(dir: string, status: number): string {
+    const log = readOptional(join(dir, 'runc.log')) ?? '';
     let message: string | undefined;
     for (const line of log.split('\n')) {
       try {
