@@ -19,7 +19,7 @@
  * Everything listens on 127.0.0.1 only.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -48,8 +48,58 @@ interface BerthChild {
   readonly port: number;
   readonly home: string;
   readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  /** CPU accounting of its processes and containers (cgroup v1 cpuacct), when the host has it. */
+  readonly cpu?: CpuAccount;
   stop(): Promise<void>;
 }
+
+/**
+ * CPU time, from cgroup v1's cpuacct, of a process tree moved into a group of the bench's own at
+ * its start (everything it starts later is in it too: runc, its monitors, haproxy) and of the
+ * cgroup its containers are made under. Unlike wall time, this does not move with the machine's
+ * other load.
+ */
+class CpuAccount {
+  private readonly group: string;
+
+  private constructor(pids: readonly number[], private readonly containers: string) {
+    this.group = join(CPUACCT, `berth-bench-cluster-${process.pid}`);
+    mkdirSync(this.group, { recursive: true });
+    for (const pid of pids) writeFileSync(join(this.group, 'cgroup.procs'), String(pid));
+  }
+
+  /** Accounting for `pids` and the containers under `containersGroup` (e.g. /berth); undefined without cpuacct. */
+  static start(pids: readonly number[], containersGroup: string): CpuAccount | undefined {
+    if (!existsSync(join(CPUACCT, 'cpuacct.usage'))) return undefined;
+    return new CpuAccount(pids, join(CPUACCT, containersGroup));
+  }
+
+  /** Nanoseconds used so far: [the process tree, its containers]. */
+  read(): [number, number] {
+    const usage = (dir: string) => (existsSync(join(dir, 'cpuacct.usage')) ? Number(readFileSync(join(dir, 'cpuacct.usage'), 'utf8')) : 0);
+    return [usage(this.group), usage(this.containers)];
+  }
+
+  /** Milliseconds per task between two reads. */
+  perTask(from: [number, number], to: [number, number], tasks: number): Record<string, number> {
+    const ms = (ns: number) => round(ns / 1e6 / tasks, 1);
+    return { processes: ms(to[0] - from[0]), containers: ms(to[1] - from[1]), total: ms(to[0] - from[0] + to[1] - from[1]) };
+  }
+
+  /** Removes the group once its processes are gone (moved back to the root group first). */
+  close(): void {
+    try {
+      for (const pid of readFileSync(join(this.group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        writeFileSync(join(CPUACCT, 'cgroup.procs'), pid);
+      }
+      rmdirSync(this.group);
+    } catch {
+      // Processes still exiting keep it; a later run's name differs.
+    }
+  }
+}
+
+const CPUACCT = '/sys/fs/cgroup/cpuacct';
 
 /**
  * `berth up` from the built CLI when it is there (so that `pgrep -af 'berth.js up'` shows it to the
@@ -94,6 +144,8 @@ async function startBerth(agent: boolean | 'separate', nodeFlags: readonly strin
     stderr.push(d.toString());
     if (stderr.length > 200) stderr.shift();
   });
+  // Moved once it answers: its start-up is not what is measured, and what it starts from now on follows it.
+  const cpu = CpuAccount.start([child.pid!, ...(agentChild === undefined ? [] : [agentChild.pid!])], '/berth');
   const end = (proc: ChildProcess) =>
     new Promise<void>((res) => {
       if (proc.exitCode !== null || proc.signalCode !== null) return res();
@@ -111,9 +163,11 @@ async function startBerth(agent: boolean | 'separate', nodeFlags: readonly strin
     port: info.port,
     home,
     credentials,
+    ...(cpu === undefined ? {} : { cpu }),
     stop: async () => {
       if (agentChild !== undefined) await end(agentChild);
       await end(child);
+      cpu?.close();
     },
   };
 }
@@ -395,8 +449,8 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       }
       if (Date.now() > until) throw new Error('the pull task did not stop');
     }
-    const __cpu = () => ['benchme', 'berth'].map((g) => { try { return Number(readFileSync(`/sys/fs/cgroup/cpuacct/${g}/cpuacct.usage`, 'utf8')); } catch { return 0; } });
-    const __c0 = __cpu();
+    const cpu = berth.cpu;
+    const cpu0 = cpu?.read();
     const t0 = performance.now();
     const wall0 = Date.now() / 1000;
     await ok(ecs, 'CreateService', { serviceName: 'bench', taskDefinition: 'bench', desiredCount: count });
@@ -405,6 +459,7 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
     let steadyAt: number | undefined;
     let allRunningAt: number | undefined;
     let lastEvent = '';
+    let cpuUsed: Record<string, number> | undefined;
     while ((performance.now() - t0) / 1000 < 180) {
       const s = (await ok(ecs, 'DescribeServices', { services: ['bench'] })).services[0];
       lastEvent = s.events[0]?.message ?? '';
@@ -413,7 +468,10 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       if (timeline.length === 0 || timeline[timeline.length - 1]![1] !== running || timeline[timeline.length - 1]![2] !== s.pendingCount) {
         timeline.push([round(at, 2), running, s.pendingCount as number]);
       }
-      if (running >= count && allRunningAt === undefined) { allRunningAt = at; const c1 = __cpu(); process.stderr.write(`CPU ms: stack ${(c1[0]! - __c0[0]!) / 1e6} containers ${(c1[1]! - __c0[1]!) / 1e6}\n`); }
+      if (running >= count && allRunningAt === undefined) {
+        allRunningAt = at;
+        cpuUsed = cpu === undefined || cpu0 === undefined ? undefined : cpu.perTask(cpu0, cpu.read(), count);
+      }
       if (running >= count && s.deployments.length === 1 && s.deployments[0].rolloutState === 'COMPLETED') {
         steadyAt = at;
         break;
@@ -435,6 +493,7 @@ async function berthReal(count: number, layout: string): Promise<Record<string, 
       seconds_to_all_running: round(seconds, 2),
       seconds_to_steady_state: steadyAt === undefined ? null : round(steadyAt, 2),
       tasks_per_s: round(running / seconds),
+      ...(cpuUsed === undefined ? {} : { cpu_ms_per_task: cpuUsed }),
       agent: separate ? 'separate process' : 'inside berth up',
       server_and_agent_rss_mib: rssMiB(berth.child.pid!) + (berth.agentChild === undefined ? 0 : rssMiB(berth.agentChild.pid!)),
       phases: phases(described, wall0),
