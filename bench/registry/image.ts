@@ -3,6 +3,7 @@
  * (incompressible) bytes, written into an OCI layout for skopeo to push.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -48,4 +49,11 @@ export async function addBigImage(layout: string, tag: string): Promise<number> 
   index.manifests.push({ mediaType: OCI_MANIFEST, ...manifestBlob, annotations: { 'org.opencontainers.image.ref.name': tag } } as (typeof index.manifests)[number]);
   await writeFile(join(layout, 'index.json'), JSON.stringify(index));
   return configBlob.size + layers.reduce((sum, l) => sum + l.size, 0);
+}
+
+/** A process's CPU so far (utime + stime of all its threads, from /proc/<pid>/stat), in ms. */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ
 }

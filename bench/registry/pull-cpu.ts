@@ -10,7 +10,6 @@
  *   node --import tsx bench/registry/pull-cpu.ts [rounds]
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +17,10 @@ import { promisify } from 'node:util';
 import { buildBusybox, startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
 import { startBerth } from '../../test/e2e/harness.js';
 import { jsonClient } from '../lib.js';
-import { addBigImage } from './image.js';
+import { addBigImage, processCpuMs } from './image.js';
 
 const exec = promisify(execFile);
 const ROUNDS = Math.min(Math.max(Number(process.argv[2] ?? 5) || 5, 1), 20);
-const TICK_MS = 1000 / 100; // USER_HZ
 
 interface Target {
   readonly name: 'berth' | 'docker_registry';
@@ -32,20 +30,13 @@ interface Target {
   readonly authorization?: string;
 }
 
-/** The process's CPU so far, in ms (all threads). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
 /** Runs a command under /usr/bin/time: wall seconds, its CPU ms, the server's CPU ms meanwhile. */
 async function measure(t: Target, cmd: string, args: readonly string[]): Promise<{ seconds: number; server_cpu_ms: number; client_cpu_ms: number }> {
-  const before = cpuMs(t.pid);
+  const before = processCpuMs(t.pid);
   const t0 = performance.now();
   const { stderr } = await exec('/usr/bin/time', ['-f', 'TIME %U %S', cmd, ...args], { maxBuffer: 1 << 20 });
   const seconds = (performance.now() - t0) / 1000;
-  const server = cpuMs(t.pid) - before;
+  const server = processCpuMs(t.pid) - before;
   const m = /TIME (\S+) (\S+)\s*$/.exec(stderr);
   if (m === null) throw new Error(`no time output: ${stderr}`);
   return { seconds, server_cpu_ms: server, client_cpu_ms: Math.round((Number(m[1]) + Number(m[2])) * 1000) };

@@ -1,7 +1,8 @@
 /**
  * bench/registry: Berth's registry (a real `berth up`) side by side with Debian's docker-registry
  * (distribution 2.8) in the same run, on 127.0.0.1: skopeo push and pull MB/s of a ~100 MiB image
- * (median of 3), manifest GETs/s (32 keep-alive clients, 5 s), and pushes/s of 1 KiB OCI artifacts
+ * (median of 3 pushes and 6 pulls, each round led by the other registry; with each registry's CPU
+ * per pull), manifest GETs/s (32 keep-alive clients, 5 s), and pushes/s of 1 KiB OCI artifacts
  * to distinct repositories (16 clients, two rounds of ≤ 1,000 or 5 s, interleaved), over raw HTTP and, to show what a skopeo
  * process costs of its own, with skopeo (32 pushes, 4 at a time). Prints one JSON line, with the
  * machine's load average along the way. Needs `npm run build`.
@@ -16,24 +17,37 @@ import { promisify } from 'node:util';
 import { buildBusybox, startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
 import { startBerth } from '../../test/e2e/harness.js';
 import { closedLoop, jsonClient } from '../lib.js';
-import { OCI_MANIFEST, addBigImage, putBlob, sha256 } from './image.js';
+import { OCI_MANIFEST, addBigImage, processCpuMs, putBlob, sha256 } from './image.js';
 import type { LoadResult } from '../lib.js';
 
 const exec = promisify(execFile);
 const RUNS = 3;
+/**
+ * Pulls per registry, interleaved and led by each registry in turn (an even count, so each leads
+ * as often): one skopeo pull varies by ±10% on the shared machine, and three each decided the
+ * ratio by chance. Round i pulls image run<(i-1) % RUNS + 1>.
+ */
+const PULL_ROUNDS = 6;
 const MB = 1e6;
 
 interface Target {
   readonly name: 'berth' | 'docker_registry';
   /** host:port */
   readonly host: string;
+  /** The server's process, whose CPU per pull is reported. */
+  readonly pid: number;
   /** `user:password` for skopeo, or none. */
   readonly creds?: string;
   /** The Authorization header for raw HTTP, or none. */
   readonly authorization?: string;
 }
 
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The middle value; for an even count, the mean of the middle two. */
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 const round = (n: number, places = 1) => Math.round(n * 10 ** places) / 10 ** places;
 
 // --- skopeo ---------------------------------------------------------------------------------------
@@ -51,14 +65,19 @@ const skopeoPush = (t: Target, layout: string, tag: string) =>
     }),
   );
 
-/** Pulls into a fresh `dir:` destination (layers stored as they come, digests verified), then removes it. */
-async function skopeoPull(t: Target, tag: string, scratch: string): Promise<number> {
+/**
+ * Pulls into a fresh `dir:` destination (layers stored as they come, digests verified), then
+ * removes it. Also returns the server's CPU ms meanwhile: skopeo shares the 2 cores with it.
+ */
+async function skopeoPull(t: Target, tag: string, scratch: string): Promise<{ seconds: number; serverCpuMs: number }> {
   const dest = join(scratch, `pull-${t.name}-${tag}`);
+  const cpuBefore = processCpuMs(t.pid);
   const seconds = await timed(() =>
     exec('skopeo', ['copy', '--quiet', '--insecure-policy', '--src-tls-verify=false', ...(t.creds ? ['--src-creds', t.creds] : []), `docker://${t.host}/bench/big:${tag}`, `dir:${dest}`], { maxBuffer: 1 << 20 }),
   );
+  const serverCpuMs = processCpuMs(t.pid) - cpuBefore;
   await rm(dest, { recursive: true, force: true });
-  return seconds;
+  return { seconds, serverCpuMs };
 }
 
 // --- raw HTTP with keep-alive -----------------------------------------------------------------------
@@ -226,21 +245,33 @@ try {
   const berthTarget: Target = {
     name: 'berth',
     host: new URL(berth.endpoint).host,
+    pid: berth.pid,
     creds: Buffer.from(token, 'base64').toString('utf8'),
     authorization: `Basic ${token}`,
   };
   await using peer = await startDockerRegistry(join(scratch, 'docker-registry'));
-  const peerTarget: Target = { name: 'docker_registry', host: peer.host };
+  const peerTarget: Target = { name: 'docker_registry', host: peer.host, pid: peer.pid };
   const targets = [berthTarget, peerTarget] as const;
 
   // Interleaved, and each round led by the other, so drift on the machine falls on both alike.
   const pushSeconds = { berth: [] as number[], docker_registry: [] as number[] };
   const pullSeconds = { berth: [] as number[], docker_registry: [] as number[] };
+  const pullServerCpuMs = { berth: [] as number[], docker_registry: [] as number[] };
   for (let i = 1; i <= RUNS; i++) {
     for (const t of i % 2 === 1 ? targets : [...targets].reverse()) pushSeconds[t.name].push(await skopeoPush(t, layout, `run${i}`));
   }
-  for (let i = 1; i <= RUNS; i++) {
-    for (const t of i % 2 === 1 ? targets : [...targets].reverse()) pullSeconds[t.name].push(await skopeoPull(t, `run${i}`, scratch));
+  const pullMbPerSecond = { berth: [] as number[], docker_registry: [] as number[] };
+  // The pushes' writes reach the disk first, not during the first pulls.
+  await exec('sync');
+  const loadBeforePulls = load1();
+  for (let i = 1; i <= PULL_ROUNDS; i++) {
+    const image = (i - 1) % RUNS;
+    for (const t of i % 2 === 1 ? targets : [...targets].reverse()) {
+      const pull = await skopeoPull(t, `run${image + 1}`, scratch);
+      pullSeconds[t.name].push(pull.seconds);
+      pullMbPerSecond[t.name].push(imageBytes[image]! / MB / pull.seconds);
+      pullServerCpuMs[t.name].push(pull.serverCpuMs);
+    }
   }
   const mbPerSecond = (seconds: readonly number[]) => round(median(seconds.map((s, i) => imageBytes[i]! / MB / s)));
 
@@ -255,7 +286,7 @@ try {
 
   const figures = (name: Target['name']) => ({
     push_mb_per_s: mbPerSecond(pushSeconds[name]),
-    pull_mb_per_s: mbPerSecond(pullSeconds[name]),
+    pull_mb_per_s: round(median(pullMbPerSecond[name])),
     manifest_gets_per_s: gets[name].rps,
     manifest_get_p99_ms: gets[name].p99_ms,
     artifact_pushes_per_s: artifacts[name].rps,
@@ -265,6 +296,7 @@ try {
     errors: gets[name].errors + artifacts[name].errors,
     push_seconds: pushSeconds[name].map((s) => round(s, 2)),
     pull_seconds: pullSeconds[name].map((s) => round(s, 2)),
+    pull_server_cpu_ms: pullServerCpuMs[name],
   });
   const b = figures('berth');
   const d = figures('docker_registry');
@@ -279,12 +311,12 @@ try {
     JSON.stringify({
       bench: 'registry',
       image_mb: round(median(imageBytes) / MB),
-      mb: 'MB = 10^6 bytes; MB/s = image bytes / seconds of one skopeo copy, median of 3',
+      mb: `MB = 10^6 bytes; MB/s = image bytes / seconds of one skopeo copy, median of ${RUNS} pushes and ${PULL_ROUNDS} pulls; pull_server_cpu_ms: the registry process's CPU during each pull`,
       artifacts: `artifact_pushes_per_s: raw HTTP, 16 clients, ${ARTIFACT_ROUNDS} rounds of <= ${ARTIFACT_ROUND_PUSHES} pushes or ${ARTIFACT_ROUND_SECONDS} s interleaved with the other registry's; skopeo_artifact_pushes_per_s: ${SKOPEO_ARTIFACTS} skopeo processes, ${SKOPEO_PARALLEL} at a time`,
       berth: b,
       docker_registry: d,
       ratio_berth_to_docker_registry: ratios,
-      load_avg_1m: { start: loadAtStart, before_artifact_pushes: loadBeforeArtifacts, after_artifact_pushes: loadAfterArtifacts, end: load1() },
+      load_avg_1m: { start: loadAtStart, before_pulls: loadBeforePulls, before_artifact_pushes: loadBeforeArtifacts, after_artifact_pushes: loadAfterArtifacts, end: load1() },
       target: { throughput_ratio_min: 1.0, artifact_pushes_per_s_min: 400, docker_registry_measured_earlier: { push_mb_per_s: 193, pull_mb_per_s: 218 }, harbor_artifact_pushes_per_s: 39 },
       meets_target: ratios.push >= 1 && ratios.pull >= 1 && ratios.manifest_gets >= 1 && b.artifact_pushes_per_s >= 400 && b.errors === 0,
     }),
