@@ -25,9 +25,17 @@ import { DIGEST_ALGORITHMS, parseDigest } from './digest.js';
 import type { Digest, DigestAlgorithm } from './digest.js';
 import { ClientAbortedError, RegistryError } from './errors.js';
 import { KeyedMutex } from './mutex.js';
+import { BufferPool } from './blob-send.js';
 
 /** Writes are gathered into buffers of this size: fewer syscalls than one per socket read. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Batch buffers, reused across uploads: room for a full batch and the socket chunk that passed
+ * the mark (at most two per upload are in use: one being written, one filling).
+ */
+const batchBuffers = new BufferPool(WRITE_BATCH_BYTES + 256 * 1024, 4);
+/** Smaller batches (the end of a body, small pushes) are copied into a buffer of their own size. */
+const POOLED_BATCH_MIN_BYTES = 64 * 1024;
 
 export interface BlobInfo {
   readonly size: number;
@@ -338,7 +346,10 @@ export async function appendStream(
   let inFlight: Promise<void> = Promise.resolve();
   const flush = () => {
     if (pendingBytes === 0) return inFlight;
-    const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    // A batch of socket chunks is gathered into a pooled buffer rather than a new one: a push's
+    // fresh batches doubled the external memory it allocated, and with it V8's full collections.
+    const pooled = pending.length > 1 && pendingBytes >= POOLED_BATCH_MIN_BYTES && pendingBytes <= batchBuffers.size ? batchBuffers.take() : undefined;
+    const buf = pooled !== undefined ? gather(pending, pooled) : pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
     const at = position + queued;
@@ -347,6 +358,8 @@ export async function appendStream(
     inFlight = inFlight.then(async () => {
       await writeAll(handle, buf, at);
       written += buf.byteLength;
+      // Only once written: until then the write refers to it.
+      if (pooled !== undefined) batchBuffers.give(pooled);
     });
     return inFlight;
   };
@@ -409,6 +422,16 @@ export async function verifyStream(expected: Digest, source: AsyncIterable<Uint8
     throw new RegistryError('DIGEST_INVALID', `the content's digest is ${expected.algorithm}:${actual}, not ${expected.text}`, { detail: { digest: expected.text } });
   }
   return size;
+}
+
+/** Copies `chunks` into the start of `into`; returns the part filled. */
+function gather(chunks: readonly Uint8Array[], into: Buffer): Buffer {
+  let at = 0;
+  for (const chunk of chunks) {
+    into.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return into.subarray(0, at);
 }
 
 /** The client went away mid-body after `written` bytes reached the file. */
