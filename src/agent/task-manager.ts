@@ -8,8 +8,8 @@
  *   <stateDir>/tasks/<taskId>/volumes/    task-scoped volumes (removed with the task)
  *   <stateDir>/volumes/<name>/            Docker volumes of scope `shared` (kept)
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerDefinition, NetworkMode, TaskDefinition } from '../ecs/task-definition-types.js';
@@ -682,16 +682,18 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     if (rec.writeQueued === true) return;
     rec.writeQueued = true;
     const dir = taskDir(rec);
-    rec.writing = rec.writing.then(async () => {
+    // Synchronous writes: a few KiB, on the path of every task's start (the first write comes before
+    // its pull), where fs.promises would take a thread-pool round trip per call.
+    rec.writing = rec.writing.then(() => {
       rec.writeQueued = false;
       if (rec.removed) return;
       const text = JSON.stringify(persisted(rec)); // the state as it is now: every change since the queueing
       if (rec.dirMade !== true) {
-        await mkdir(dir, { recursive: true });
+        mkdirSync(dir, { recursive: true });
         rec.dirMade = true;
       }
-      await writeFile(join(dir, '.task.json.tmp'), text);
-      await rename(join(dir, '.task.json.tmp'), join(dir, 'task.json'));
+      writeFileSync(join(dir, '.task.json.tmp'), text);
+      renameSync(join(dir, '.task.json.tmp'), join(dir, 'task.json'));
     }).catch((err: unknown) => logger.error('task manager: writing the task state failed', { taskArn: rec.task.taskArn, error: err }));
   }
 
