@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueRegistryToken } from './auth.js';
 import { accessKeyKey } from '../edge/credentials.js';
+import { READ_CHUNK_BYTES } from './distribution.js';
 import { MEDIA_TYPE } from './manifest.js';
 import { basic, bytesOf, digestText, startRegistry } from './harness.suite.js';
 import type { Harness } from './harness.suite.js';
@@ -293,16 +294,18 @@ describe('blobs: monolithic uploads, HEAD, GET, Range, DELETE', () => {
 
   it('a blob several read buffers long comes back whole, and Ranges across buffer boundaries are exact', async () => {
     const name = repo();
-    const body = bytesOf(2 * 1024 * 1024 + 12_345, 13);
+    const chunk = READ_CHUNK_BYTES;
+    const body = bytesOf(2 * chunk + 12_345, 13);
     const digest = await reg.pushBlob(name, body);
     const whole = await reg.request(`/v2/${name}/blobs/${digest}`);
     expect(whole.status).toBe(200);
     expect(whole.headers.get('content-length')).toBe(String(body.length));
     expect(digestText(Buffer.from(await whole.arrayBuffer()))).toBe(digest);
     for (const [start, end] of [
-      [1024 * 1024 - 10, 1024 * 1024 + 10],
-      [100, 2 * 1024 * 1024 + 99],
-      [2 * 1024 * 1024, body.length - 1],
+      [chunk - 10, chunk + 10],
+      [100, 2 * chunk + 99],
+      [2 * chunk, body.length - 1],
+      [chunk + 1, 2 * chunk - 2],
     ] as const) {
       const part = await reg.request(`/v2/${name}/blobs/${digest}`, { headers: { range: `bytes=${start}-${end}` } });
       expect(part.status).toBe(206);
@@ -313,8 +316,9 @@ describe('blobs: monolithic uploads, HEAD, GET, Range, DELETE', () => {
 
   it('a client that disconnects mid-blob leaves no file of the blob open', async () => {
     const name = repo();
-    // Bigger than loopback's socket buffers: the registry is still sending when the client goes.
-    const body = bytesOf(24 * 1024 * 1024, 14);
+    // Bigger than loopback's socket buffers and the registry's read buffers: it is still sending
+    // when the client goes.
+    const body = bytesOf(6 * READ_CHUNK_BYTES, 14);
     const digest = await reg.pushBlob(name, body);
     const blobPath = await realpath(join(reg.root, 'blobs', 'sha256', digest.slice(7)));
     const socket = connect(reg.port, '127.0.0.1');

@@ -32,12 +32,14 @@ const MAX_DECODED_HEADERS = 1000;
 /** Pages of tags and repositories are at most this long; `n` above it is clamped (with a Link). */
 export const MAX_PAGE_SIZE = 10_000;
 /**
- * Blob downloads read the file in chunks of this size: with 64 KiB a large layer costs sixteen
- * times the reads and writes, and downloads ran at half the speed.
+ * Blob downloads read the file in chunks of this size, two per download in flight (blob-send.ts).
+ * Against 1 MiB, 4 MiB chunks cut the server's CPU per 105 MB skopeo pull from ~80 to ~60 ms
+ * (a quarter of the reads and of the event-loop turns), which skopeo, sharing the two cores,
+ * gets back; memory is 8 MiB per download in flight.
  */
-const READ_CHUNK_BYTES = 1024 * 1024;
-/** Read buffers kept between downloads (two per download in flight; blob-send.ts). */
-const IDLE_READ_BUFFERS = 8;
+export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Read buffers kept between downloads: two downloads' worth. */
+const IDLE_READ_BUFFERS = 4;
 
 export interface DistributionDeps {
   readonly meta: RegistryMetadata;
