@@ -12,29 +12,21 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { ContainerDefinition, NetworkMode, TaskDefinition } from '../ecs/task-definition-types.js';
+import type { ContainerDefinition, TaskDefinition } from '../ecs/task-definition-types.js';
 import type { Task } from '../ecs/task-shape.js';
-import { effectiveContainer } from '../ecs/task-overrides.js';
 import type { ImageRecord, ImageStore, PullProgress, Snapshotter } from '../image/index.js';
 import type { ContainerState, Driver, ImageProcessConfig, LogPaths, NetworkAttachment } from '../runtime/driver.js';
-import { isRuntimeError, RuntimeError } from '../runtime/errors.js';
+import { isRuntimeError } from '../runtime/errors.js';
 import type { BridgeNetwork } from '../runtime/network/index.js';
 import { numberToIp } from '../runtime/network/index.js';
 import { stopSignal } from '../runtime/process.js';
-import {
-  type ContainerNetworking, containerNetworking, containerSpec, ecsLabels, LABEL_TASK_ARN, runtimeIdFor, taskIdOf,
-} from './container-spec.js';
-import { type HealthChecks, healthCheckConfig, type HealthState, runHealthChecks } from './health.js';
-import {
-  type MetadataContainer, type MetadataEndpoint, type MetadataTask, newMetadataToken, readSystemCpuNs, type StatsPair, type StatsSample,
-} from './metadata.js';
-import type {
-  ContainerStateChange, ContainerUsage, HealthStatus, NetworkBinding, StopCode, TaskStateChange, TaskStatus,
-} from './protocol.js';
+import { type ContainerNetworking, containerSpec, LABEL_TASK_ARN, runtimeIdFor, taskIdOf } from './container-spec.js';
+import { healthCheckConfig, runHealthChecks } from './health.js';
+import { type MetadataEndpoint, newMetadataToken, readSystemCpuNs, type StatsPair, type StatsSample } from './metadata.js';
+import type { ContainerStateChange, ContainerUsage, NetworkBinding, StopCode, TaskStateChange } from './protocol.js';
 import { createLimiter, singleFlight } from './limiter.js';
-import {
-  type ContainerPhase, containerStatusOf, DEFAULT_STOP_TIMEOUT_MS, type NetworkPhase, type PlanAction, type PlanTask, planTask,
-} from './task-plan.js';
+import { containerStatusOf, DEFAULT_STOP_TIMEOUT_MS, type PlanAction, type PlanTask, planTask } from './task-plan.js';
+import { type ContainerRecord, defOf, metadataView, networkingOf, type PersistedTask, type TaskRecord } from './task-record.js';
 
 /** ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION's default: a stopped task's containers and logs stay 3 h. */
 export const DEFAULT_CLEANUP_DELAY_MS = 3 * 60 * 60 * 1000;
@@ -104,87 +96,6 @@ export interface TaskManager {
   close(): Promise<void>;
 }
 
-interface ContainerRecord {
-  readonly name: string;
-  readonly runtimeId: string;
-  readonly token: string;
-  phase: ContainerPhase;
-  since: number;
-  createdAt?: number;
-  startedAt?: number;
-  finishedAt?: number;
-  exitCode?: number;
-  reason?: string;
-  signalledAt?: number;
-  killedAt?: number;
-  imageDigest?: string;
-  imageId?: string;
-  stopSignal?: NodeJS.Signals;
-  bindings?: NetworkBinding[];
-  ipv4Address?: string;
-  health?: HealthState;
-  // In memory only.
-  image?: ImageRecord;
-  imageConfig?: ImageProcessConfig;
-  checks?: HealthChecks;
-  waiting?: AbortController;
-  stats?: StatsPair;
-}
-
-interface TaskAttachment {
-  readonly netnsPath: string;
-  readonly ipv4Address: string;
-  readonly gateway: string;
-  readonly subnetCidr: string;
-}
-
-interface TaskRecord {
-  readonly task: Task;
-  readonly td: TaskDefinition;
-  readonly taskId: string;
-  readonly networkMode: NetworkMode;
-  desiredStatus: 'RUNNING' | 'STOPPED';
-  stopCode?: StopCode;
-  stopReason?: string;
-  network: NetworkPhase;
-  networkError?: string;
-  attachment?: TaskAttachment;
-  /** Addresses the metadata endpoint must answer on for this task's containers. */
-  metadataAddresses: string[];
-  metadataBase?: Record<string, string>;
-  containers: ContainerRecord[];
-  status: TaskStatus;
-  health: HealthStatus;
-  pullStartedAt?: number;
-  pullStoppedAt?: number;
-  startedAt?: number;
-  executionStoppedAt?: number;
-  stoppedAt?: number;
-  // In memory only.
-  lastReport?: string;
-  wake?: NodeJS.Timeout;
-  cleanup?: NodeJS.Timeout;
-  writing: Promise<void>;
-  /** A write of task.json is queued and has not begun: changes until then go in that write. */
-  writeQueued?: boolean;
-  /** Whether the task's directory was made (by this manager). */
-  dirMade?: boolean;
-  onStopped: (() => void)[];
-  removed?: boolean;
-}
-
-/** What task.json holds. */
-interface PersistedTask {
-  readonly version: 1;
-  readonly task: Task;
-  readonly taskDefinition: TaskDefinition;
-  readonly state: Omit<
-    TaskRecord,
-    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'onStopped' | 'removed'
-  >;
-  readonly containers: readonly Omit<ContainerRecord, 'image' | 'imageConfig' | 'checks' | 'waiting' | 'stats'>[];
-}
-
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** Which network address a container reaches the metadata endpoint at. */
@@ -228,12 +139,6 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   let closed = false;
 
   const taskDir = (rec: Pick<TaskRecord, 'taskId'>): string => join(tasksDir, rec.taskId);
-  const defOf = (rec: TaskRecord, c: ContainerRecord): ContainerDefinition => {
-    const def = rec.td.containerDefinitions.find((d) => d.name === c.name);
-    if (def === undefined) throw new RuntimeError('InvalidSpec', `no container ${c.name} in ${rec.td.taskDefinitionArn}`);
-    return def;
-  };
-  const networkingOf = (rec: TaskRecord, c: ContainerRecord): ContainerNetworking => containerNetworking(rec.networkMode, defOf(rec, c));
 
   /**
    * Runs work in the background, tracked so close() can wait for it; failures are logged, never
@@ -730,59 +635,6 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   // ---- metadata and usage ----
 
-  function limitsOf(rec: TaskRecord): { cpu?: number; memory?: number } {
-    const cpu = Number(rec.task.overrides.cpu ?? rec.td.cpu ?? NaN);
-    const memory = Number(rec.task.overrides.memory ?? rec.td.memory ?? NaN);
-    return { ...(Number.isFinite(cpu) ? { cpu } : {}), ...(Number.isFinite(memory) ? { memory } : {}) };
-  }
-
-  function metadataView(rec: TaskRecord): MetadataTask {
-    const containers = rec.containers.map((c): MetadataContainer => {
-      const def = defOf(rec, c);
-      const limits = effectiveContainer(def, rec.task.overrides.containerOverrides.find((o) => o.name === c.name));
-      const networking = networkingOf(rec, c);
-      const ip = networking === 'task' ? rec.attachment?.ipv4Address : networking === 'container' ? c.ipv4Address : undefined;
-      const h = c.health;
-      return {
-        runtimeId: c.runtimeId, name: c.name, image: def.image,
-        ...(c.imageId === undefined ? {} : { imageId: c.imageId }),
-        labels: { ...def.dockerLabels, ...ecsLabels(rec.task, rec.td, c.name) },
-        desiredStatus: rec.desiredStatus, knownStatus: containerStatusOf(c.phase),
-        ...(c.exitCode === undefined ? {} : { exitCode: c.exitCode }),
-        cpu: limits.cpu, ...(limits.memory === undefined ? {} : { memory: limits.memory }),
-        ...(c.createdAt === undefined ? {} : { createdAt: new Date(c.createdAt) }),
-        ...(c.startedAt === undefined ? {} : { startedAt: new Date(c.startedAt) }),
-        ...(c.finishedAt === undefined ? {} : { finishedAt: new Date(c.finishedAt) }),
-        ...(() => {
-          const arn = rec.task.containers.find((tc) => tc.name === c.name)?.containerArn;
-          return arn === undefined ? {} : { containerArn: arn };
-        })(),
-        networkMode: networking === 'none' ? 'none' : rec.networkMode,
-        ...(ip === undefined ? {} : { ipv4Address: ip }),
-        ...(networking === 'task' && rec.attachment ? { subnetCidr: rec.attachment.subnetCidr, gateway: rec.attachment.gateway } : {}),
-        ...(c.bindings === undefined ? {} : { ports: c.bindings }),
-        ...(h === undefined ? {} : {
-          health: {
-            status: h.status, ...(h.since === undefined ? {} : { since: new Date(h.since) }),
-            ...(h.last === undefined ? {} : { exitCode: h.last.exitCode, output: h.last.output }),
-          },
-        }),
-      };
-    });
-    const limits = limitsOf(rec);
-    const az = rec.task.availabilityZone ?? options.availabilityZone;
-    return {
-      clusterArn: rec.task.clusterArn, taskArn: rec.task.taskArn, family: rec.td.family, revision: rec.td.revision,
-      desiredStatus: rec.desiredStatus, knownStatus: rec.status, ...limits,
-      ...(rec.pullStartedAt === undefined ? {} : { pullStartedAt: new Date(rec.pullStartedAt) }),
-      ...(rec.pullStoppedAt === undefined ? {} : { pullStoppedAt: new Date(rec.pullStoppedAt) }),
-      ...(rec.executionStoppedAt === undefined ? {} : { executionStoppedAt: new Date(rec.executionStoppedAt) }),
-      ...(az === undefined ? {} : { availabilityZone: az }),
-      ...(rec.task.launchType === undefined ? {} : { launchType: rec.task.launchType }),
-      containers,
-    };
-  }
-
   /** Reads a running container's usage now, keeping the reading before as `previous`. */
   async function sample(c: ContainerRecord): Promise<StatsPair | undefined> {
     // 'starting' too: the container's own first request (its metadata /stats) can come before the
@@ -804,7 +656,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     for (const c of rec.containers) {
       metadata.register(c.token, {
         containerName: c.name,
-        task: () => metadataView(rec),
+        task: () => metadataView(rec, options.availabilityZone),
         stats: (runtimeId) => {
           const target = rec.containers.find((x) => x.runtimeId === runtimeId);
           return target === undefined ? Promise.resolve(undefined) : sample(target);
