@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../protocols/index.js';
 import { put } from '../store/index.js';
-import { ClusterActivity, clusterActivity, requireActiveCluster } from './clusters.js';
+import { ClusterActivity, clusterActivity } from './cluster-activity.js';
+import { requireActiveCluster } from './clusters.js';
 import { keys } from './keys.js';
 import { ecsHarness, interposedStore, type Json } from './testing/ecs-harness.suite.js';
 

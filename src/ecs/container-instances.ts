@@ -14,7 +14,8 @@ import { evaluateQuery, parseQuery, QuerySyntaxError, type QueryExpr, type Query
 import type { Store } from '../store/index.js';
 import { clusterArn, clusterNameOf, containerInstanceArn, idOf, newId, type Partition } from './arn.js';
 import { checkAttributeName, checkAttributeValue, customAttributeCount, isBuiltInAttribute, MAX_CUSTOM_ATTRIBUTES, readAttributes, type Attribute } from './attributes.js';
-import { clusterActivity, clusterNotFound, requireActiveCluster, type Cluster } from './clusters.js';
+import { clusterActivity } from './cluster-activity.js';
+import { clusterNotFound, requireActiveCluster, type Cluster } from './clusters.js';
 import {
   clientError,
   decodeNextToken,
