@@ -567,7 +567,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   function persisted(rec: TaskRecord): PersistedTask {
     const {
-      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, wake: _w, cleanup: _c, writing: _wr, writeQueued: _q, dirMade: _d, onStopped: _o,
+      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, wake: _w, cleanup: _c, writing: _wr, writeQueued: _q, dirMade: _d, written: _wt, onStopped: _o,
       removed: _rm, ...state
     } = rec;
     return {
@@ -593,12 +593,14 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       rec.writeQueued = false;
       if (rec.removed) return;
       const text = JSON.stringify(persisted(rec)); // the state as it is now: every change since the queueing
+      if (text === rec.written) return; // a reconcile that changed nothing kept
       if (rec.dirMade !== true) {
         mkdirSync(dir, { recursive: true });
         rec.dirMade = true;
       }
       writeFileSync(join(dir, '.task.json.tmp'), text);
       renameSync(join(dir, '.task.json.tmp'), join(dir, 'task.json'));
+      rec.written = text;
     }).catch((err: unknown) => logger.error('task manager: writing the task state failed', { taskArn: rec.task.taskArn, error: err }));
   }
 

@@ -80,6 +80,8 @@ export interface TaskRecord {
   writeQueued?: boolean;
   /** Whether the task's directory was made (by this manager). */
   dirMade?: boolean;
+  /** The task.json text last written (by this manager): the same again is not rewritten. */
+  written?: string;
   onStopped: (() => void)[];
   removed?: boolean;
 }
@@ -91,7 +93,7 @@ export interface PersistedTask {
   readonly taskDefinition: TaskDefinition;
   readonly state: Omit<
     TaskRecord,
-    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'onStopped' | 'removed'
+    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'written' | 'onStopped' | 'removed'
   >;
   readonly containers: readonly Omit<ContainerRecord, 'image' | 'imageConfig' | 'checks' | 'waiting' | 'stats'>[];
 }
