@@ -1,6 +1,7 @@
 /**
  * The benchmark image of bench/registry: the busybox fixture plus one ~100 MiB gzip layer of random
- * (incompressible) bytes, written into an OCI layout for skopeo to push.
+ * (incompressible) bytes, written into an OCI layout for skopeo to push; and the registries the
+ * bench/registry scripts drive.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { makeTar } from '../../src/image/testing/tar.js';
+import { jsonClient } from '../lib.js';
 
 export const BIG_LAYER_BYTES = 100 * 1024 * 1024;
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -56,4 +58,33 @@ export function processCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ
+}
+
+/** A registry a bench/registry script drives. */
+export interface Target {
+  readonly name: 'berth' | 'docker_registry';
+  /** host:port */
+  readonly host: string;
+  /** The server's process, whose CPU per pull is reported. */
+  readonly pid: number;
+  /** `user:password` for skopeo, or none. */
+  readonly creds?: string;
+  /** The Authorization header for raw HTTP, or none. */
+  readonly authorization?: string;
+}
+
+/** Berth's registry as a Target: its ECR token as skopeo's credentials and as Basic auth. */
+export async function berthRegistry(berth: { endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string }; pid: number }): Promise<Target> {
+  const ecr = jsonClient(berth.endpoint, berth.credentials, 'ecr');
+  const auth = await ecr.call('AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken', {});
+  ecr.close();
+  if (auth.status !== 200) throw new Error(`GetAuthorizationToken: ${auth.status} ${auth.body}`);
+  const token = (JSON.parse(auth.body) as { authorizationData: { authorizationToken: string }[] }).authorizationData[0]!.authorizationToken;
+  return {
+    name: 'berth',
+    host: new URL(berth.endpoint).host,
+    pid: berth.pid,
+    creds: Buffer.from(token, 'base64').toString('utf8'),
+    authorization: `Basic ${token}`,
+  };
 }

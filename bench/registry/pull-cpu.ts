@@ -16,19 +16,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildBusybox, startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
 import { startBerth } from '../../test/e2e/harness.js';
-import { jsonClient } from '../lib.js';
-import { addBigImage, processCpuMs } from './image.js';
+import { addBigImage, berthRegistry, processCpuMs, type Target } from './image.js';
 
 const exec = promisify(execFile);
 const ROUNDS = Math.min(Math.max(Number(process.argv[2] ?? 5) || 5, 1), 20);
 
-interface Target {
-  readonly name: 'berth' | 'docker_registry';
-  readonly host: string;
-  readonly pid: number;
-  readonly creds?: string;
-  readonly authorization?: string;
-}
 
 /** Runs a command under /usr/bin/time: wall seconds, its CPU ms, the server's CPU ms meanwhile. */
 async function measure(t: Target, cmd: string, args: readonly string[]): Promise<{ seconds: number; server_cpu_ms: number; client_cpu_ms: number }> {
@@ -59,17 +51,7 @@ try {
   const bigLayer = manifest.layers[manifest.layers.length - 1]!;
 
   await using berth = await startBerth();
-  const ecr = jsonClient(berth.endpoint, berth.credentials, 'ecr');
-  const auth = await ecr.call('AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken', {});
-  ecr.close();
-  const token = (JSON.parse(auth.body) as { authorizationData: { authorizationToken: string }[] }).authorizationData[0]!.authorizationToken;
-  const berthTarget: Target = {
-    name: 'berth',
-    host: new URL(berth.endpoint).host,
-    pid: berth.pid,
-    creds: Buffer.from(token, 'base64').toString('utf8'),
-    authorization: `Basic ${token}`,
-  };
+  const berthTarget = await berthRegistry(berth);
   await using peer = await startDockerRegistry(join(scratch, 'docker-registry'));
   const peerTarget: Target = { name: 'docker_registry', host: peer.host, pid: peer.pid };
   const targets = [berthTarget, peerTarget] as const;

@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildBusybox, startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
 import { startBerth } from '../../test/e2e/harness.js';
-import { closedLoop, jsonClient } from '../lib.js';
-import { OCI_MANIFEST, addBigImage, processCpuMs, putBlob, sha256 } from './image.js';
+import { closedLoop } from '../lib.js';
+import { OCI_MANIFEST, addBigImage, berthRegistry, processCpuMs, putBlob, sha256, type Target } from './image.js';
 import type { LoadResult } from '../lib.js';
 
 const exec = promisify(execFile);
@@ -30,17 +30,6 @@ const RUNS = 3;
 const PULL_ROUNDS = 6;
 const MB = 1e6;
 
-interface Target {
-  readonly name: 'berth' | 'docker_registry';
-  /** host:port */
-  readonly host: string;
-  /** The server's process, whose CPU per pull is reported. */
-  readonly pid: number;
-  /** `user:password` for skopeo, or none. */
-  readonly creds?: string;
-  /** The Authorization header for raw HTTP, or none. */
-  readonly authorization?: string;
-}
 
 /** The middle value; for an even count, the mean of the middle two. */
 function median(xs: readonly number[]): number {
@@ -237,18 +226,7 @@ try {
   for (let i = 1; i <= RUNS; i++) imageBytes.push(await addBigImage(layout, `run${i}`));
 
   await using berth = await startBerth();
-  const ecr = jsonClient(berth.endpoint, berth.credentials, 'ecr');
-  const auth = await ecr.call('AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken', {});
-  ecr.close();
-  if (auth.status !== 200) throw new Error(`GetAuthorizationToken: ${auth.status} ${auth.body}`);
-  const token = (JSON.parse(auth.body) as { authorizationData: { authorizationToken: string }[] }).authorizationData[0]!.authorizationToken;
-  const berthTarget: Target = {
-    name: 'berth',
-    host: new URL(berth.endpoint).host,
-    pid: berth.pid,
-    creds: Buffer.from(token, 'base64').toString('utf8'),
-    authorization: `Basic ${token}`,
-  };
+  const berthTarget = await berthRegistry(berth);
   await using peer = await startDockerRegistry(join(scratch, 'docker-registry'));
   const peerTarget: Target = { name: 'docker_registry', host: peer.host, pid: peer.pid };
   const targets = [berthTarget, peerTarget] as const;
