@@ -5,9 +5,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { buildBusybox } from '../../src/image/testing/registry.js';
 import { makeTar } from '../../src/image/testing/tar.js';
 import { jsonClient } from '../lib.js';
 
@@ -58,6 +59,14 @@ export function processCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ
+}
+
+/** A new OCI layout under `scratch` holding the busybox fixture (tag `base`), ready for addBigImage. */
+export async function baseLayout(scratch: string): Promise<string> {
+  const layout = join(scratch, 'layout');
+  await buildBusybox(layout, 'base');
+  await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
+  return layout;
 }
 
 /** A registry a bench/registry script drives. */

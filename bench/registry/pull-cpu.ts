@@ -10,13 +10,13 @@
  *   node --import tsx bench/registry/pull-cpu.ts [rounds]
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildBusybox, startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
+import { startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
 import { startBerth } from '../../test/e2e/harness.js';
-import { addBigImage, berthRegistry, processCpuMs, type Target } from './image.js';
+import { addBigImage, baseLayout, berthRegistry, processCpuMs, type Target } from './image.js';
 
 const exec = promisify(execFile);
 const ROUNDS = Math.min(Math.max(Number(process.argv[2] ?? 5) || 5, 1), 20);
@@ -41,9 +41,7 @@ const load1 = () => Math.round(loadavg()[0]! * 100) / 100;
 const loadAtStart = load1();
 const scratch = await mkdtemp(join(tmpdir(), 'berth-bench-pull-cpu-'));
 try {
-  const layout = join(scratch, 'layout');
-  await buildBusybox(layout, 'base');
-  await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
+  const layout = await baseLayout(scratch);
   const imageBytes = await addBigImage(layout, 'big');
   const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
   const top = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'big')!;

@@ -14,10 +14,10 @@ import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildBusybox, startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
+import { startRegistry as startDockerRegistry } from '../../src/image/testing/registry.js';
 import { startBerth } from '../../test/e2e/harness.js';
 import { closedLoop } from '../lib.js';
-import { OCI_MANIFEST, addBigImage, berthRegistry, processCpuMs, putBlob, sha256, type Target } from './image.js';
+import { OCI_MANIFEST, addBigImage, baseLayout, berthRegistry, processCpuMs, putBlob, sha256, type Target } from './image.js';
 import type { LoadResult } from '../lib.js';
 
 const exec = promisify(execFile);
@@ -219,9 +219,7 @@ const load1 = () => round(loadavg()[0]!, 2);
 const loadAtStart = load1();
 const scratch = await mkdtemp(join(tmpdir(), 'berth-bench-registry-'));
 try {
-  const layout = join(scratch, 'layout');
-  await buildBusybox(layout, 'base');
-  await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
+  const layout = await baseLayout(scratch);
   const imageBytes: number[] = [];
   for (let i = 1; i <= RUNS; i++) imageBytes.push(await addBigImage(layout, `run${i}`));
 

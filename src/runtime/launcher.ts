@@ -172,8 +172,7 @@ export class Launcher implements Launch {
     const what = `start ${r.file}`;
     noNul(what, [r.file, r.cwd, ...env, ...r.argv]);
     if (this.perl === undefined) return fallbackSpawn(r, what);
-    const pid = Number(await this.request(['spawn', r.cwd, String(env.length), ...env, r.file, ...r.argv], what));
-    return pid;
+    return Number(await this.request(['spawn', r.cwd, String(env.length), ...env, r.file, ...r.argv], what));
   }
 
   /** Ends the helper process (it also ends on its own when the agent's end of its stdin closes). */

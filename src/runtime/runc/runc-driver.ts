@@ -289,7 +289,7 @@ export class RuncDriver implements Driver {
   }
 
   async stop(id: string, timeoutMs: number): Promise<ExitStatus> {
-    return stopWithTimeout(this, id, timeoutMs, (this.meta(id)).stopSignal);
+    return stopWithTimeout(this, id, timeoutMs, this.meta(id).stopSignal);
   }
 
   async wait(id: string, options: { signal?: AbortSignal } = {}): Promise<ExitStatus> {
