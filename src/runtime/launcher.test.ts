@@ -102,12 +102,14 @@ describe.each([
     const work = await mkdtemp(join(base, 'spawn-'));
     const pid = await launcher.spawnDetached({
       file: '/bin/sh',
-      argv: ['my-name', '-c', 'echo "$0 $GREETING $(pwd)" > out; exec sleep 30'],
+      // `touch` runs in a child: once `ready` exists, sh's own redirect of fd 1 to `out` is undone.
+      argv: ['my-name', '-c', 'echo "$0 $GREETING $(pwd)" > out; touch ready; exec sleep 30'],
       cwd: work,
       env: { GREETING: 'hello world', PATH: '/usr/bin:/bin' },
     });
     started.push(pid);
-    expect(await within('out', async () => (await readFile(join(work, 'out'), 'utf8')) || undefined)).toBe(`my-name hello world ${work}\n`);
+    await within('ready', () => Promise.resolve(existsSync(join(work, 'ready')) || undefined));
+    expect(await readFile(join(work, 'out'), 'utf8')).toBe(`my-name hello world ${work}\n`);
     const fields = await statFields(pid);
     expect(Number(fields[3])).toBe(pid); // session leader
     expect(await readlink(`/proc/${pid}/fd/0`)).toBe('/dev/null');
