@@ -185,6 +185,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  releasePull?.(); // a pull a test left held (resolving twice is harmless)
   driver.hold = false;
   for (const go of driver.held.splice(0)) go();
   await manager.close();
@@ -264,5 +265,60 @@ describe('task manager pacing', () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     throw new Error('task.json never held the RUNNING state');
+  });
+});
+
+describe('task manager reports', () => {
+  const reportsOf = (arn: string) => changes.filter((c) => c.taskArn === arn);
+
+  it('sends a start that ends within reportCoalesceMs as one RUNNING report carrying every detail', async () => {
+    manager = managerWith({ reportCoalesceMs: 60_000 });
+    driver.hold = false;
+    const { task, td } = newTask();
+    await manager.run(task, td);
+    (await eventually('the pull', () => releasePull))();
+    await eventually('RUNNING', () => (lastOf(task.taskArn)?.status === 'RUNNING' ? true : undefined));
+    // The PENDING steps (accepted, pulled, container created) went with the RUNNING report.
+    expect(reportsOf(task.taskArn)).toHaveLength(1);
+    const [running] = reportsOf(task.taskArn);
+    expect(running!.pullStartedAt).toBeTypeOf('number');
+    expect(running!.pullStoppedAt).toBeTypeOf('number');
+    expect(running!.containers[0]).toMatchObject({ containerName: 'app', status: 'RUNNING', imageDigest: imageRecord.digest });
+  });
+
+  it('sends a report that leaves the status the server knows once reportCoalesceMs has passed', async () => {
+    manager = managerWith({ reportCoalesceMs: 30 });
+    const { task, td } = newTask();
+    await manager.run(task, td);
+    await eventually('the pull', () => releasePull);
+    // The server sent the task as PENDING: the first PENDING report waits...
+    expect(reportsOf(task.taskArn)).toEqual([]);
+    // ...and goes once the window has passed, even though the pull is still under way.
+    const pending = await eventually('the PENDING report', () => reportsOf(task.taskArn)[0]);
+    expect(pending).toMatchObject({ status: 'PENDING', containers: [{ containerName: 'app', status: 'PENDING' }] });
+    expect(pending.pullStartedAt).toBeTypeOf('number');
+    releasePull!();
+    driver.hold = false;
+    for (const go of driver.held.splice(0)) go();
+    await eventually('RUNNING', () => (lastOf(task.taskArn)?.status === 'RUNNING' ? true : undefined));
+    // A stop is a new status: it goes at once, with nothing left waiting behind it.
+    expect(await manager.stop(task.taskArn, 'done')).toBe(true);
+    expect(lastOf(task.taskArn)).toMatchObject({ status: 'STOPPED' });
+  });
+
+  it('reports every change at once with reportCoalesceMs 0', async () => {
+    manager = managerWith({ reportCoalesceMs: 0 });
+    const { task, td } = newTask();
+    await manager.run(task, td);
+    await eventually('the pull', () => releasePull);
+    expect(reportsOf(task.taskArn).map((c) => c.status)).toEqual(['PENDING']);
+  });
+
+  it('reports at once a first status that differs from the one the server sent', async () => {
+    manager = managerWith({ reportCoalesceMs: 60_000 });
+    const { task, td } = newTask();
+    await manager.run({ ...task, lastStatus: 'PROVISIONING' }, td);
+    await eventually('the pull', () => releasePull);
+    expect(reportsOf(task.taskArn).map((c) => c.status)).toEqual(['PENDING']);
   });
 });

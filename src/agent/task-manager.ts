@@ -30,6 +30,7 @@ import { type ContainerRecord, defOf, metadataView, networkingOf, type Persisted
 
 /** ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION's default: a stopped task's containers and logs stay 3 h. */
 export const DEFAULT_CLEANUP_DELAY_MS = 3 * 60 * 60 * 1000;
+export const DEFAULT_REPORT_COALESCE_MS = 20;
 export const DEFAULT_STATS_INTERVAL_MS = 5000;
 
 /** The logging the task manager needs (the edge's Logger fits). */
@@ -71,6 +72,14 @@ export interface TaskManagerOptions {
    * files are written.
    */
   readonly startConcurrency?: number;
+  /**
+   * How long a report that leaves the task's status as the server knows it (a container's details
+   * filled in, a pull done, a health change) waits, so that one report carries what follows within
+   * it (default 20 ms). A new task status is reported at once, with everything waiting. A start's
+   * early reports then go out while runc runs, not on the way to it: the agent and the server may
+   * share one event loop.
+   */
+  readonly reportCoalesceMs?: number;
 }
 
 /** Containers created and started at once by default: each start is part runc (CPU), part file I/O. */
@@ -130,6 +139,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   const tasks = new Map<string, TaskRecord>();
   const inFlight = new Set<Promise<unknown>>();
   const cleanupDelayMs = options.cleanupDelayMs ?? DEFAULT_CLEANUP_DELAY_MS;
+  const reportCoalesceMs = options.reportCoalesceMs ?? DEFAULT_REPORT_COALESCE_MS;
   const tasksDir = join(options.stateDir, 'tasks');
   const sharedVolumesDir = join(options.stateDir, 'volumes');
   /** Creates and starts, bounded: a hundred tasks placed at once do not start a hundred runc at once. */
@@ -557,7 +567,22 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     const change = stateChange(rec);
     const text = JSON.stringify(change);
     if (text === rec.lastReport) return;
+    if (change.status === rec.reportedStatus && reportCoalesceMs > 0) {
+      rec.reportTimer ??= setTimeout(() => {
+        rec.reportTimer = undefined;
+        if (!closed && !rec.removed) sendReport(rec, stateChange(rec));
+      }, reportCoalesceMs);
+      return;
+    }
+    sendReport(rec, change, text);
+  }
+
+  function sendReport(rec: TaskRecord, change: TaskStateChange, text = JSON.stringify(change)): void {
+    clearTimeout(rec.reportTimer);
+    rec.reportTimer = undefined;
+    if (text === rec.lastReport) return;
     rec.lastReport = text;
+    rec.reportedStatus = change.status;
     try {
       options.onStateChange(change);
     } catch (err) {
@@ -567,7 +592,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   function persisted(rec: TaskRecord): PersistedTask {
     const {
-      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, wake: _w, cleanup: _c, writing: _wr, writeQueued: _q, dirMade: _d, written: _wt, onStopped: _o,
+      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, reportedStatus: _rs, reportTimer: _rt, wake: _w, cleanup: _c, writing: _wr, writeQueued: _q, dirMade: _d, written: _wt, onStopped: _o,
       removed: _rm, ...state
     } = rec;
     return {
@@ -616,6 +641,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
     if (closed || rec.removed) return;
     rec.removed = true;
     clearTimeout(rec.wake);
+    clearTimeout(rec.reportTimer);
     for (const c of rec.containers) {
       c.checks?.stop();
       c.waiting?.abort();
@@ -736,14 +762,16 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       if (closed) throw new Error('the task manager is closed');
       if (tasks.has(task.taskArn) || task.desiredStatus === 'STOPPED') return;
       const now = Date.now();
+      const status = task.lastStatus === 'PROVISIONING' ? 'PROVISIONING' : 'PENDING';
       const rec: TaskRecord = {
         task, td: taskDefinition, taskId: taskIdOf(task.taskArn), networkMode: taskDefinition.networkMode ?? 'bridge',
         desiredStatus: 'RUNNING', network: 'pending', metadataAddresses: [],
         containers: taskDefinition.containerDefinitions.map((d) => ({
           name: d.name, runtimeId: runtimeIdFor(task.taskArn, d.name), token: newMetadataToken(), phase: 'waiting', since: now,
         })),
-        status: task.lastStatus === 'PROVISIONING' ? 'PROVISIONING' : 'PENDING', health: 'UNKNOWN',
-        writing: Promise.resolve(), onStopped: [],
+        status, health: 'UNKNOWN', writing: Promise.resolve(), onStopped: [],
+        // What the server sent is what it knows: a first report with the same status can wait.
+        ...(task.lastStatus === status ? { reportedStatus: status } : {}),
       };
       tasks.set(task.taskArn, rec);
       registerMetadata(rec);
@@ -833,6 +861,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       for (const rec of tasks.values()) {
         clearTimeout(rec.wake);
         clearTimeout(rec.cleanup);
+        clearTimeout(rec.reportTimer);
         for (const c of rec.containers) {
           c.checks?.stop();
           c.waiting?.abort();

@@ -73,6 +73,10 @@ export interface TaskRecord {
   stoppedAt?: number;
   // In memory only.
   lastReport?: string;
+  /** The task status the server last heard (from us, or in the task it sent). */
+  reportedStatus?: TaskStatus;
+  /** A report that only fills in details, waiting to go with the next (TaskManagerOptions.reportCoalesceMs). */
+  reportTimer?: NodeJS.Timeout;
   wake?: NodeJS.Timeout;
   cleanup?: NodeJS.Timeout;
   writing: Promise<void>;
@@ -93,7 +97,7 @@ export interface PersistedTask {
   readonly taskDefinition: TaskDefinition;
   readonly state: Omit<
     TaskRecord,
-    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'written' | 'onStopped' | 'removed'
+    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'reportedStatus' | 'reportTimer' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'written' | 'onStopped' | 'removed'
   >;
   readonly containers: readonly Omit<ContainerRecord, 'image' | 'imageConfig' | 'checks' | 'waiting' | 'stats'>[];
 }
