@@ -540,3 +540,40 @@ describe('the LB data plane, starting', () => {
   });
 });
 
+
+describe('the LB data plane, idle', () => {
+  it('asks HAProxy nothing while there is nothing to poll, polls while a target is registered, and stops again once it and its health are gone', async () => {
+    within();
+    const dir = await mkdtemp(join(tmpdir(), 'berth-lb-dp-'));
+    const store = SqliteStore.open(join(dir, 'state.db'));
+    const lb = startLbDataPlane({ store, bindAddress: '127.0.0.1', stateDir: join(dir, 'lb'), logger: quiet, healthPollMs: 10 });
+    const backend = await startBackend('idle');
+    try {
+      await lb.ready;
+      // Every connection HAProxy accepted, its runtime API's included: each poll is one, and so is each read here.
+      const connections = async () => Number(/^CumConns: (\d+)$/m.exec(await runtimeCommand(lb.paths.runtimeSocket, 'show info'))?.[1]);
+      /** Lets thirty poll periods pass, then says how many connections HAProxy accepted meanwhile besides the reads. */
+      const acceptedOverThirtyPolls = async () => {
+        const before = await connections();
+        await new Promise((r) => setTimeout(r, 300));
+        return (await connections()) - before - 1;
+      };
+      expect(await acceptedOverThirtyPolls()).toBe(0);
+
+      const front = loadBalancerRecord('idle');
+      const tg = targetGroupRecord('idle', fastChecks);
+      await writeRecords(store, front, tg, listenerRecord(front, await freePort(), [forward(tg)]), target(tg, backend));
+      await until('the target healthy (polls read it)', async () => (await healthOf(store, tg, backend))?.State === 'healthy');
+      await until('polls under way', async () => (await acceptedOverThirtyPolls()) > 0);
+
+      await deleteRecords(store, target(tg, backend));
+      await until('its health record dropped (by a poll)', async () => (await healthOf(store, tg, backend)) === undefined);
+      await until('no more polls', async () => (await acceptedOverThirtyPolls()) === 0);
+    } finally {
+      await lb.close();
+      await backend.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
