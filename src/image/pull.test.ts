@@ -6,6 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +111,46 @@ describe('pull from docker-registry', () => {
     expect((await fs.stat(join(tmp, 'again', 'index.json'))).ino).toBe(index.ino);
     expect(images.get(`${registry.host}/busybox:v1`)?.pulledAt).toBe(first.pulledAt);
     expect(second.digest).toBe(first.digest);
+  });
+
+  it('asks the registry only which manifest a stored reference names (one HEAD), and pulls again when that changed or a layer is gone', async () => {
+    // A proxy in front of the registry that notes each request.
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      const upstream = request(`http://${registry.host}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const images = await openStore('head', { endpoints: { [registry.host]: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` } });
+      const ref = `${registry.host}/moving:1`;
+      await push(layout, 'v1', ref);
+      const first = await images.pull(ref);
+      seen.length = 0;
+      expect(await images.pull(ref)).toEqual(first);
+      expect(seen).toEqual(['HEAD /v2/moving/manifests/1']);
+
+      // The tag moves: the HEAD tells, and the new image is fetched.
+      await push(layout, 'small', ref);
+      seen.length = 0;
+      const moved = await images.pull(ref);
+      expect(moved.digest).toBe((await taggedDescriptor(layout, 'small')).digest);
+      expect(seen.slice(0, 2)).toEqual(['HEAD /v2/moving/manifests/1', 'GET /v2/moving/manifests/1']);
+
+      // A stored layer that went missing is not trusted: the pull unpacks it again.
+      await fs.rm(images.content.layerPath(moved.layers[0]!.diffID), { recursive: true });
+      const events: PullProgress[] = [];
+      await images.pull(ref, { onProgress: (e) => events.push(e) });
+      expect(events.map((e) => e.type)).toContain('extracted');
+      expect(await images.content.hasLayer(moved.layers[0]!.diffID)).toBe(true);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('picks this host\'s platform from an index, or the one asked for, and names the choices when none fits', async () => {

@@ -65,6 +65,17 @@ export async function pullImage(store: ContentStore, client: RegistryClient, ref
   const reference = formatReference(ref);
 
   return store.use(async () => {
+    const stored = await storedAndCurrent(store, client, ref, reference, want, creds);
+    if (stored !== undefined) {
+      emit({
+        type: 'resolved', reference, digest: stored.digest, mediaType: stored.mediaType,
+        ...(stored.indexDigest === undefined ? {} : { indexDigest: stored.indexDigest }),
+        platform: stored.platform, layers: stored.layers.map((l) => ({ digest: l.digest, size: l.size })),
+      });
+      for (const l of stored.layers) emit({ type: 'exists', digest: l.digest, size: l.size });
+      emit({ type: 'done', image: stored });
+      return stored;
+    }
     const top = await client.getManifest(ref, creds);
     await store.putBlob(top.bytes, { digest: top.digest }, 'manifest');
     let manifest: ImageManifest;
@@ -147,4 +158,21 @@ export async function pullImage(store: ContentStore, client: RegistryClient, ref
     emit({ type: 'done', image });
     return image;
   });
+}
+
+/**
+ * The image stored under `reference`, when the registry still names the same manifest for it and
+ * everything it needs is on disk: a HEAD of the manifest (as docker and containerd ask) and a few
+ * file checks instead of a fetch, parse and record of manifest and config. ECS pulls before every
+ * start; this is most of those pulls.
+ */
+async function storedAndCurrent(
+  store: ContentStore, client: RegistryClient, ref: ImageReference, reference: string, want: Platform, creds: { credentials?: RegistryCredentials },
+): Promise<ImageRecord | undefined> {
+  const stored = store.getImage(reference);
+  if (stored === undefined || platformRank(want, stored.platform) === undefined) return undefined;
+  const current = await client.headManifest(ref, creds);
+  if (current === undefined || current !== (stored.indexDigest ?? stored.digest)) return undefined;
+  const present = await Promise.all([store.has(stored.digest), store.has(stored.config.digest), ...stored.layers.map((l) => store.hasLayer(l.diffID))]);
+  return present.every(Boolean) ? stored : undefined;
 }

@@ -132,6 +132,28 @@ export class RegistryClient {
   }
 
   /**
+   * The digest a manifest reference names at the registry now, from a HEAD's Docker-Content-Digest
+   * (nothing fetched); undefined when the registry answers without one or refuses (a GET then says
+   * why, with the registry's error body).
+   */
+  async headManifest(ref: ImageReference, options: RequestOptions = {}): Promise<string | undefined> {
+    const wanted = manifestReference(ref);
+    const what = `manifest ${ref.registry}/${ref.repository}${ref.digest !== undefined ? '@' : ':'}${wanted}`;
+    let res: IncomingMessage;
+    try {
+      res = await this.request(ref, `/v2/${ref.repository}/manifests/${wanted}`, { Accept: MANIFEST_ACCEPT }, options.credentials, what, 'HEAD');
+    } catch (err) {
+      if (err instanceof ImageError && err.code !== 'Unreachable') return undefined;
+      throw err;
+    }
+    res.resume();
+    const header = res.headers['docker-content-digest'];
+    if (typeof header !== 'string' || header === '') return undefined;
+    parseDigest(header, `${what} Docker-Content-Digest`);
+    return header;
+  }
+
+  /**
    * Opens a blob's byte stream. Callers must verify it (ContentStore.ingest does, as it streams).
    * A Content-Length that differs from the descriptor's size is refused before any byte is read.
    */
@@ -147,12 +169,12 @@ export class RegistryClient {
   }
 
   /** GET with authentication: up front when the registry's scheme is known, else on its first 401. */
-  private async request(ref: ImageReference, path: string, headers: Record<string, string>, creds: RegistryCredentials | undefined, what: string): Promise<IncomingMessage> {
+  private async request(ref: ImageReference, path: string, headers: Record<string, string>, creds: RegistryCredentials | undefined, what: string, method: 'GET' | 'HEAD' = 'GET'): Promise<IncomingMessage> {
     const base = this.baseUrl(ref);
     const scope = pullScope(ref.repository);
     let authorization = await this.authorization(ref.registry, scope, creds, undefined, what);
     for (let attempt = 0; ; attempt++) {
-      const res = await this.get(`${base}${path}`, { ...headers, ...(authorization ? { Authorization: authorization } : {}) }, what);
+      const res = await this.get(`${base}${path}`, { ...headers, ...(authorization ? { Authorization: authorization } : {}) }, what, method);
       if (res.statusCode === 401 && attempt === 0) {
         const header = res.headers['www-authenticate'];
         res.resume();
@@ -214,14 +236,14 @@ export class RegistryClient {
   }
 
   /** One GET, following redirects (blob stores do); Authorization is dropped when the origin changes. */
-  private async get(url: string, headers: Record<string, string>, what: string): Promise<IncomingMessage> {
+  private async get(url: string, headers: Record<string, string>, what: string, method: 'GET' | 'HEAD' = 'GET'): Promise<IncomingMessage> {
     let current = new URL(url);
     const origin = current.origin;
     for (let hop = 0; ; hop++) {
       const sameOrigin = current.origin === origin;
       const sent: Record<string, string> = { 'User-Agent': this.options.userAgent ?? 'berth', ...headers };
       if (!sameOrigin) delete sent.Authorization;
-      const res = await this.once(current, sent, what);
+      const res = await this.once(current, sent, what, method);
       const status = res.statusCode ?? 0;
       if ([301, 302, 303, 307, 308].includes(status) && res.headers.location !== undefined) {
         res.resume();
@@ -234,10 +256,10 @@ export class RegistryClient {
     }
   }
 
-  private once(url: URL, headers: Record<string, string>, what: string): Promise<IncomingMessage> {
+  private once(url: URL, headers: Record<string, string>, what: string, method: 'GET' | 'HEAD'): Promise<IncomingMessage> {
     const secure = url.protocol === 'https:';
     return new Promise((resolve, reject) => {
-      const req = (secure ? https : http).request(url, { method: 'GET', headers, agent: secure ? this.httpsAgent : this.httpAgent }, resolve);
+      const req = (secure ? https : http).request(url, { method, headers, agent: secure ? this.httpsAgent : this.httpAgent }, resolve);
       req.setTimeout(this.idleTimeout, () => req.destroy(new ImageError('Unreachable', `${what}: no answer from ${url.host} for ${this.idleTimeout} ms`)));
       req.on('error', (err) => {
         if (err instanceof ImageError) reject(err);
