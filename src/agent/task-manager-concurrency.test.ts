@@ -3,7 +3,7 @@
  * containers it creates and starts at once, that concurrent tasks of one image share one pull, and
  * that a task told to stop while its start waits for a slot never gets a container.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import type { ContainerSpec, ContainerState, Driver } from '../runtime/driver.js
 import { RuntimeError } from '../runtime/errors.js';
 import type { MetadataEndpoint } from './metadata.js';
 import type { TaskStateChange } from './protocol.js';
+import { lastState } from './task-journal.js';
 import { createTaskManager, type TaskManager, type TaskManagerOptions } from './task-manager.js';
 
 const CLUSTER_ARN = 'arn:aws:ecs:us-east-1:000000000000:cluster/default';
@@ -258,13 +259,32 @@ describe('task manager pacing', () => {
     driver.hold = false;
     for (const go of driver.held.splice(0)) go();
     await eventually('RUNNING', () => (lastOf(task.taskArn)?.status === 'RUNNING' ? true : undefined));
-    const file = join(dir, 'agent', 'tasks', task.taskArn.split('/').at(-1)!, 'task.json');
+    const file = join(dir, 'agent', 'tasks', task.taskArn.split('/').at(-1)!, 'task.jsonl');
     for (let i = 0; i < 200; i++) {
-      const saved = JSON.parse(await readFile(file, 'utf8')) as { state: { status: string }; containers: { phase: string }[] };
+      const saved = lastState(await readFile(file, 'utf8')) as { state: { status: string }; containers: { phase: string }[] };
       if (saved.state.status === 'RUNNING' && saved.containers[0]!.phase === 'running') return;
       await new Promise((r) => setTimeout(r, 5));
     }
-    throw new Error('task.json never held the RUNNING state');
+    throw new Error('task.jsonl never held the RUNNING state');
+  });
+
+  it('adopts a task from the task.json an agent before task.jsonl wrote', async () => {
+    manager = managerWith({ startConcurrency: 4 });
+    const { task, td } = newTask();
+    await manager.run(task, td);
+    (await eventually('the pull', () => releasePull))();
+    driver.hold = false;
+    for (const go of driver.held.splice(0)) go();
+    await eventually('RUNNING', () => (lastOf(task.taskArn)?.status === 'RUNNING' ? true : undefined));
+    await manager.close();
+    // What the earlier agent left: one whole state in task.json.
+    const taskDir = join(dir, 'agent', 'tasks', task.taskArn.split('/').at(-1)!);
+    const state = lastState(await readFile(join(taskDir, 'task.jsonl'), 'utf8'));
+    await writeFile(join(taskDir, 'task.json'), JSON.stringify(state));
+    await rm(join(taskDir, 'task.jsonl'));
+    manager = managerWith();
+    expect(await manager.adopt()).toEqual([task.taskArn]);
+    expect(manager.list()).toEqual([task.taskArn]);
   });
 });
 

@@ -4,11 +4,12 @@
  * State lives in one small file per task beside the driver's own, so a restarted agent re-adopts
  * its tasks and kills nothing.
  *
- *   <stateDir>/tasks/<taskId>/task.json   the task, its definition and what was done (rewritten on change)
+ *   <stateDir>/tasks/<taskId>/task.jsonl  the task, its definition and what was done: one whole state per
+ *                                         line, appended on change (the last whole line is the state)
  *   <stateDir>/tasks/<taskId>/volumes/    task-scoped volumes (removed with the task)
  *   <stateDir>/volumes/<name>/            Docker volumes of scope `shared` (kept)
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,7 @@ import { type MetadataEndpoint, newMetadataToken, readSystemCpuNs, type StatsPai
 import type { ContainerStateChange, ContainerUsage, NetworkBinding, StopCode, TaskStateChange } from './protocol.js';
 import { createLimiter, singleFlight } from './limiter.js';
 import { containerStatusOf, DEFAULT_STOP_TIMEOUT_MS, type PlanAction, type PlanTask, planTask } from './task-plan.js';
+import { appendState, JOURNAL_FILE, JOURNAL_MAX_BYTES, lastState } from './task-journal.js';
 import { type ContainerRecord, defOf, metadataView, networkingOf, type PersistedTask, type TaskRecord } from './task-record.js';
 
 /** ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION's default: a stopped task's containers and logs stay 3 h. */
@@ -592,7 +594,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   function persisted(rec: TaskRecord): PersistedTask {
     const {
-      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, reportedStatus: _rs, reportTimer: _rt, wake: _w, cleanup: _c, writing: _wr, writeQueued: _q, dirMade: _d, written: _wt, onStopped: _o,
+      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, reportedStatus: _rs, reportTimer: _rt, wake: _w, cleanup: _c, writing: _wr, writeQueued: _q, dirMade: _d, written: _wt, journal: _j, onStopped: _o,
       removed: _rm, ...state
     } = rec;
     return {
@@ -605,8 +607,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   }
 
   /**
-   * Writes task.json after whatever write is under way (tmp + rename: a reader sees one whole
-   * version). Changes made while a write is queued are written together: only the latest version.
+   * Appends the task's state to task.jsonl (task-journal.ts) after whatever write is under way.
+   * Changes made while a write is queued are written together: only the latest state.
    */
   function persist(rec: TaskRecord): void {
     if (rec.writeQueued === true) return;
@@ -623,8 +625,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
         mkdirSync(dir, { recursive: true });
         rec.dirMade = true;
       }
-      writeFileSync(join(dir, '.task.json.tmp'), text);
-      renameSync(join(dir, '.task.json.tmp'), join(dir, 'task.json'));
+      appendState(dir, text, rec.journal);
       rec.written = text;
     }).catch((err: unknown) => logger.error('task manager: writing the task state failed', { taskArn: rec.task.taskArn, error: err }));
   }
@@ -704,15 +705,21 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
 
   // ---- adoption ----
 
+  /** The last whole state in task.jsonl (or the task.json of an agent before it); undefined when there is none. */
   async function readPersisted(dir: string): Promise<PersistedTask | undefined> {
+    let text: string;
     try {
-      const doc = JSON.parse(await readFile(join(dir, 'task.json'), 'utf8')) as PersistedTask;
-      if (doc.version !== 1) throw new Error(`unknown task state version ${String(doc.version)}`);
-      return doc;
+      text = await readFile(join(dir, JOURNAL_FILE), 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      text = await readFile(join(dir, 'task.json'), 'utf8').catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+        throw e;
+      });
     }
+    const doc = lastState(text) as PersistedTask | undefined;
+    if (doc !== undefined && doc.version !== 1) throw new Error(`unknown task state version ${String(doc.version)}`);
+    return doc;
   }
 
   async function adoptOne(doc: PersistedTask, states: Map<string, ContainerState>): Promise<TaskRecord> {
@@ -724,6 +731,8 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
       networkMode: doc.taskDefinition.networkMode ?? 'bridge',
       containers: doc.containers.map((c) => ({ ...c })),
       writing: Promise.resolve(),
+      // Its first write rewrites the file: its size is unknown here, and a torn line goes with it.
+      journal: { bytes: JOURNAL_MAX_BYTES },
       onStopped: [],
     };
     // Work that was under way when the agent went away is done again; all of it is idempotent.
@@ -769,7 +778,7 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
         containers: taskDefinition.containerDefinitions.map((d) => ({
           name: d.name, runtimeId: runtimeIdFor(task.taskArn, d.name), token: newMetadataToken(), phase: 'waiting', since: now,
         })),
-        status, health: 'UNKNOWN', writing: Promise.resolve(), onStopped: [],
+        status, health: 'UNKNOWN', writing: Promise.resolve(), journal: {}, onStopped: [],
         // What the server sent is what it knows: a first report with the same status can wait.
         ...(task.lastStatus === status ? { reportedStatus: status } : {}),
       };

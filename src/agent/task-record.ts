@@ -1,5 +1,5 @@
 /**
- * The task manager's record of a task and its containers (what task.json keeps, and what lives in
+ * The task manager's record of a task and its containers (what task.jsonl keeps, and what lives in
  * memory only), and the views made of it: the container definition and networking of a container,
  * and the task as the metadata endpoint shows it.
  */
@@ -13,6 +13,7 @@ import { type ContainerNetworking, containerNetworking, ecsLabels } from './cont
 import type { HealthChecks, HealthState } from './health.js';
 import type { MetadataContainer, MetadataTask, StatsPair } from './metadata.js';
 import type { HealthStatus, NetworkBinding, StopCode, TaskStatus } from './protocol.js';
+import type { JournalCursor } from './task-journal.js';
 import { type ContainerPhase, containerStatusOf, type NetworkPhase } from './task-plan.js';
 
 export interface ContainerRecord {
@@ -80,24 +81,26 @@ export interface TaskRecord {
   wake?: NodeJS.Timeout;
   cleanup?: NodeJS.Timeout;
   writing: Promise<void>;
-  /** A write of task.json is queued and has not begun: changes until then go in that write. */
+  /** A write of the task's state is queued and has not begun: changes until then go in that write. */
   writeQueued?: boolean;
   /** Whether the task's directory was made (by this manager). */
   dirMade?: boolean;
-  /** The task.json text last written (by this manager): the same again is not rewritten. */
+  /** The state text last written (by this manager): the same again is not written. */
   written?: string;
+  /** Where this manager's appends to task.jsonl stand. */
+  journal: JournalCursor;
   onStopped: (() => void)[];
   removed?: boolean;
 }
 
-/** What task.json holds. */
+/** What each line of task.jsonl holds. */
 export interface PersistedTask {
   readonly version: 1;
   readonly task: Task;
   readonly taskDefinition: TaskDefinition;
   readonly state: Omit<
     TaskRecord,
-    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'reportedStatus' | 'reportTimer' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'written' | 'onStopped' | 'removed'
+    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'reportedStatus' | 'reportTimer' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'written' | 'journal' | 'onStopped' | 'removed'
   >;
   readonly containers: readonly Omit<ContainerRecord, 'image' | 'imageConfig' | 'checks' | 'waiting' | 'stats'>[];
 }
