@@ -7,7 +7,7 @@ import { mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BlobStore } from './blob-store.js';
+import { BlobStore, SMALL_BLOB_BYTES } from './blob-store.js';
 import { digestOf, parseDigest } from './digest.js';
 import { ClientAbortedError, RegistryError } from './errors.js';
 import { bytesOf } from './harness.suite.js';
@@ -91,6 +91,37 @@ describe('BlobStore', () => {
     expect(await codeOf(blobs.write(digestOf(body), chunks(body), { maxBytes: 1999 }))).toBe('SIZE_INVALID 413');
     expect(await codeOf(blobs.write(digestOf(body), failingAfter(body.subarray(0, 10)), { maxBytes: 10_000 }))).toBe('aborted');
     expect(await nothingLeft()).toEqual({ uploads: [], sha256: [] });
+  });
+
+  it('a body of a declared length up to SMALL_BLOB_BYTES is held in memory: stored exactly, and every refusal leaves nothing', async () => {
+    const body = bytesOf(SMALL_BLOB_BYTES, 7);
+    const digest = digestOf(body);
+    expect(await codeOf(blobs.write(digestOf(Buffer.from('other')), chunks(body), { maxBytes: 1 << 20, expectedLength: body.length }))).toBe('DIGEST_INVALID 400');
+    // Longer than declared: refused at the byte past the declared length.
+    expect(await codeOf(blobs.write(digest, chunks(body.subarray(0, 100), body.subarray(100)), { maxBytes: 1 << 20, expectedLength: 100 }))).toBe('SIZE_INVALID 400');
+    expect(await codeOf(blobs.write(digest, chunks(body.subarray(0, 100)), { maxBytes: 1 << 20, expectedLength: body.length }))).toBe('SIZE_INVALID 400');
+    expect(await codeOf(blobs.write(digest, chunks(body), { maxBytes: 100, expectedLength: body.length }))).toBe('SIZE_INVALID 413');
+    expect(await codeOf(blobs.write(digest, failingAfter(body.subarray(0, 10)), { maxBytes: 1 << 20, expectedLength: body.length }))).toBe('aborted');
+    expect(await nothingLeft()).toEqual({ uploads: [], sha256: [] });
+
+    const pieces = Array.from({ length: 8 }, (_, i) => body.subarray(i * 8192, (i + 1) * 8192));
+    expect(await blobs.write(digest, chunks(...pieces), { maxBytes: 1 << 20, expectedLength: body.length })).toEqual({ digest, size: body.length });
+    expect((await readFile(blobs.path(digest))).equals(body)).toBe(true);
+    expect(await nothingLeft()).toEqual({ uploads: [], sha256: [digest.hex] });
+    // Stored already: the body is checked, the file stays as it is.
+    const before = await stat(blobs.path(digest));
+    await blobs.write(digest, chunks(body), { maxBytes: 1 << 20, expectedLength: body.length });
+    await blobs.writeBytes(digest, body);
+    expect((await stat(blobs.path(digest))).ino).toBe(before.ino);
+  });
+
+  it('writeBytes of a small blob whose rename fails leaves no temp file behind', async () => {
+    const body = Buffer.from('{"small":true}');
+    const digest = digestOf(body);
+    // No blobs/sha256 directory to rename into: the temp file is written and fsynced, then the rename fails.
+    await rm(join(root, 'blobs', 'sha256'), { recursive: true });
+    await expect(blobs.writeBytes(digest, body)).rejects.toThrow();
+    expect(await readdir(join(root, 'uploads'))).toEqual([]);
   });
 
   it('concurrent writers of one blob leave one complete file', async () => {

@@ -518,6 +518,38 @@ describe('blobs: chunked and resumable uploads', () => {
     expect(createHash('sha256').update(Buffer.from(await get.arrayBuffer())).digest('hex')).toBe(digestText(body).slice(7));
   });
 
+  it('a small PUT (held in memory) cut short stores nothing and leaves no file; the upload starts again from 0', async () => {
+    const name = repo();
+    const body = bytesOf(5000, 49);
+    const location = await startUpload(name);
+    const head = `PUT ${withDigest(location, digestText(body))} HTTP/1.1\r\nHost: x\r\nAuthorization: ${reg.authorization}\r\nContent-Length: ${body.length}\r\n\r\n`;
+    await dropMidBody(head, body.subarray(0, 2000), () => Promise.resolve(true));
+    const status = await statusOf(location);
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe('0-0'); // empty
+    expect(await reg.blobFiles()).not.toContain(digestText(body).slice(7));
+    expect(await readdir(join(reg.root, 'uploads'))).toEqual([]);
+
+    expect((await reg.request(withDigest(location, digestText(body)), { method: 'PUT', body })).status).toBe(201);
+    expect(Buffer.from(await (await reg.request(`/v2/${name}/blobs/${digestText(body)}`)).arrayBuffer()).equals(body)).toBe(true);
+    expect(await readdir(join(reg.root, 'uploads'))).toEqual([]);
+  });
+
+  it('a small blob pushed again (by PUT and by POST ?digest=) is checked and claimed, never rewritten', async () => {
+    const body = bytesOf(3000, 50);
+    const path = join(reg.root, 'blobs', 'sha256', digestText(body).slice(7));
+    expect((await reg.request(withDigest(await startUpload(repo()), digestText(body)), { method: 'PUT', body })).status).toBe(201);
+    const first = await stat(path);
+    expect((await reg.request(withDigest(await startUpload(repo()), digestText(body)), { method: 'PUT', body })).status).toBe(201);
+    expect((await reg.request(`/v2/${repo()}/blobs/uploads/?digest=${digestText(body)}`, { method: 'POST', body })).status).toBe(201);
+    expect((await stat(path)).ino).toBe(first.ino);
+    // And a wrong body for it is still refused, with nothing stored under the digest it has.
+    const wrong = Buffer.from(body);
+    wrong[0] = wrong[0]! ^ 1;
+    await expectError(await reg.request(withDigest(await startUpload(repo()), digestText(body)), { method: 'PUT', body: wrong }), 400, 'DIGEST_INVALID');
+    expect(await reg.blobFiles()).not.toContain(digestText(wrong).slice(7));
+  });
+
   it('an upload resumed after a dropped connection: PATCH cut off, GET status, continue from Range', async () => {
     const name = repo();
     const body = bytesOf(4 * 1024 * 1024 + 123, 47);

@@ -20,7 +20,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { open, readdir, stat } from 'node:fs/promises';
-import { AbortedAppend, appendStream, hashFile, isNotFound, removeFile, verifyStream } from './blob-store.js';
+import { AbortedAppend, SMALL_BLOB_BYTES, appendStream, hashFile, isNotFound, readVerified, removeFile, verifyStream } from './blob-store.js';
 import type { BlobStore } from './blob-store.js';
 import type { Digest, DigestAlgorithm } from './digest.js';
 import { RegistryError } from './errors.js';
@@ -110,6 +110,24 @@ export class UploadSessions {
   async complete(repository: string, id: string, digest: Digest, chunk: ChunkInput, createRepository?: RepositoryRecord): Promise<{ size: number }> {
     return this.mutex.run(id, async () => {
       const state = await this.open(repository, id);
+      if (state.offset === 0 && chunk.body !== undefined) {
+        const expectedLength = this.checkChunk(state, chunk);
+        if (expectedLength !== undefined && expectedLength <= SMALL_BLOB_BYTES) {
+          // The whole of a small blob in this PUT: held in memory and verified, then written as a
+          // blob (or claimed, if stored already) while the link commits; no upload file at all.
+          let bytes: Buffer;
+          try {
+            bytes = await readVerified(digest, chunk.body, { maxBytes: this.limits.maxBlobBytes, expectedLength });
+          } catch (err) {
+            if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') await this.end(id);
+            throw err;
+          }
+          this.live.delete(id);
+          const recorded = !this.pending.delete(id);
+          await allOrFirstError([this.blobs.writeBytes(digest, bytes), this.meta.finishUpload({ id, recorded }, repository, digest.text, bytes.byteLength, this.now(), createRepository)]);
+          return { size: bytes.byteLength };
+        }
+      }
       if (state.offset === 0 && chunk.body !== undefined && (await this.blobs.touch(digest))) {
         // The whole blob in this PUT, and it is stored already (now claimed): check the body only.
         const expectedLength = this.checkChunk(state, chunk);
