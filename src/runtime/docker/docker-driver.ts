@@ -113,8 +113,8 @@ export class DockerDriver implements Driver {
 
   async create(spec: ContainerSpec): Promise<ContainerState> {
     // Decide everything first: a spec that breaks a rule leaves nothing behind.
-    await checkSpecOnHost(spec);
-    const [passwd, group] = await Promise.all([readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group')]);
+    checkSpecOnHost(spec);
+    const [passwd, group] = [readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group')];
     const proc = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
     const signal = stopSignal(spec.image);
     const host = await this.hostCapabilities();

@@ -4,8 +4,8 @@
  * files, so a new driver over the same state dir sees exactly what the old one saw.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, type FSWatcher, mkdirSync, readFileSync, statSync, watch, writeFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { closeSync, existsSync, type FSWatcher, mkdirSync, openSync, readFileSync, rmSync, statSync, watch, writeFileSync, writeSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { constants, hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
@@ -150,14 +150,12 @@ export class RuncDriver implements Driver {
 
   async create(spec: ContainerSpec): Promise<ContainerState> {
     // Decide everything first: a spec that breaks a rule leaves nothing behind.
-    await checkSpecOnHost(spec);
+    checkSpecOnHost(spec);
     if (spec.network.mode === 'netns' && !existsSync(spec.network.path)) {
       throw invalidSpec('network.path', `"${spec.network.path}" does not exist`);
     }
     // The host's /etc files are read at each create: DHCP or an operator may change them while the agent runs.
-    const [passwd, group, facts] = await Promise.all([
-      readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group'), this.hostFacts(),
-    ]);
+    const [passwd, group, facts] = [readFileInRoot(spec.rootfs, '/etc/passwd'), readFileInRoot(spec.rootfs, '/etc/group'), await this.hostFacts()];
     const [hosts, resolvConf] = [readOptional('/etc/hosts'), readOptional('/etc/resolv.conf')];
     const proc = resolveProcess(spec, { ...(passwd === undefined ? {} : { passwd }), ...(group === undefined ? {} : { group }) });
     const dir = this.dir(spec.id);
@@ -182,9 +180,10 @@ export class RuncDriver implements Driver {
       stopSignal: stopSignal(spec.image),
     };
 
-    await mkdir(join(this.stateDir, 'containers'), { recursive: true });
+    // Synchronous, as the files below: on the path of every container start.
+    mkdirSync(join(this.stateDir, 'containers'), { recursive: true });
     try {
-      await mkdir(dir);
+      mkdirSync(dir);
     } catch (err) {
       if (errno(err) === 'EEXIST') throw new RuntimeError('AlreadyExists', `container ${spec.id} already exists`);
       throw err;
@@ -213,9 +212,10 @@ export class RuncDriver implements Driver {
     const meta = this.meta(id); // NotFound first
     // The claim on shim.pid makes a second start() fail even while the first is under way: only
     // start writes it, so a successful claim also means the container was never started.
-    let claim;
+    // Synchronous file work, as in create(): this is every task's start.
+    let claim: number;
     try {
-      claim = await open(join(dir, 'shim.pid'), 'wx');
+      claim = openSync(join(dir, 'shim.pid'), 'wx');
     } catch (err) {
       if (errno(err) !== 'EEXIST') throw err;
       const { status } = await this.state(id);
@@ -234,12 +234,16 @@ export class RuncDriver implements Driver {
           cwd: dir,
           env: { PATH: MONITOR_PATH },
         });
-        await claim.writeFile(String(pid));
-        await claim.close();
+        writeSync(claim, String(pid));
+        closeSync(claim);
       } catch (err) {
         // Nothing runs: give the claim back so the container can be started (or deleted) again.
-        await claim.close().catch(() => undefined);
-        await rm(join(dir, 'shim.pid'), { force: true });
+        try {
+          closeSync(claim);
+        } catch {
+          // closed already (the write failed after it)
+        }
+        rmSync(join(dir, 'shim.pid'), { force: true });
         throw new RuntimeError('RuntimeFailed', `container ${id}: could not start its monitor: ${String(err)}`, { cause: err });
       }
       const deadline = Date.now() + this.startTimeoutMs;
@@ -609,11 +613,11 @@ function stderrOf(err: unknown): string {
  * What a spec names on the host: a valid id, a rootfs directory and existing mount sources. Every
  * driver checks these first, so a bad spec leaves nothing behind.
  */
-export async function checkSpecOnHost(spec: ContainerSpec): Promise<void> {
+export function checkSpecOnHost(spec: ContainerSpec): void {
   if (!CONTAINER_ID_PATTERN.test(spec.id)) {
     throw invalidSpec('id', `"${spec.id}" must be 1-128 letters, digits, '_', '.' or '-', starting with a letter or digit`);
   }
-  const rootStat = await stat(spec.rootfs).catch(() => undefined);
+  const rootStat = statSync(spec.rootfs, { throwIfNoEntry: false });
   if (!spec.rootfs.startsWith('/') || !rootStat?.isDirectory()) throw invalidSpec('rootfs', `"${spec.rootfs}" is not a directory`);
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     if (m.sourcePath.startsWith('/') && !existsSync(m.sourcePath)) {
