@@ -3,6 +3,7 @@
  * open-loop (fixed-rate) and a closed-loop (fixed-concurrency) load driver, and percentiles.
  * Load loops are bounded in time and count and only talk to 127.0.0.1.
  */
+import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { signJsonPost } from '../src/edge/sigv4.js';
@@ -124,4 +125,30 @@ export async function closedLoop(concurrency: number, seconds: number, maxReques
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+/** CPU time the whole machine spent busy and in total, in clock ticks, from /proc/stat. */
+function cpuTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine is quiet: dirty pages written (`sync`), then the share of busy CPU over
+ * one-second windows below `busyBelow`, or `maxMs` passed. Between the sides of a side-by-side
+ * benchmark, so the second does not pay for the first one's cleanup (a daemon's namespaces torn
+ * down by the kernel, its writes flushed). Returns how long it waited.
+ */
+export async function settle(busyBelow = 0.15, maxMs = 30_000): Promise<number> {
+  const t0 = Date.now();
+  execFileSync('sync');
+  for (;;) {
+    const a = cpuTicks();
+    await new Promise((r) => setTimeout(r, 1000));
+    const b = cpuTicks();
+    const busy = (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    if (busy < busyBelow || Date.now() - t0 >= maxMs) return Date.now() - t0;
+  }
 }

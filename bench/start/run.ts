@@ -9,13 +9,14 @@
  * Berth side: a real `berth up` with its agent (test/e2e/harness.ts), the fixture image pushed to
  * its registry. Only one agent may run on a machine at a time (bridge names, metadata port).
  * BENCH_START_SAMPLES (default 30) sets the samples per mode, BENCH_START_BATCH (default 100) the batch.
+ * Between the sides it waits for the machine to settle (sync, then a second under 15% busy CPU).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { percentile, jsonClient, type JsonClient } from '../lib.js';
+import { percentile, jsonClient, settle, type JsonClient } from '../lib.js';
 import { pushBusyboxImage, startBerth, waitForAgent } from '../../test/e2e/harness.js';
 import { DockerEngine, readAll } from '../../src/runtime/docker/engine.js';
 import { dockerdMissing, startDockerd } from '../../src/runtime/docker/dockerd.js';
@@ -259,6 +260,10 @@ const load = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' 
 
 const loadBefore = load();
 const docker = ONLY === 'berth' ? { skipped: 'BENCH_START_ONLY=berth' } : await dockerSide();
+// Docker's side began on a quiet machine; Berth's does too, not amid the kernel's teardown of
+// dockerd's namespaces and the flush of its writes.
+const settledMs = ONLY === undefined ? await settle() : 0;
+if (settledMs > 0) progress(`settled for ${settledMs} ms`);
 const berth = ONLY === 'docker' ? { skipped: 'BENCH_START_ONLY=docker' } : await berthSide();
 const dockerP50 = (docker['run_none'] as Latency | undefined)?.p50_ms;
 const berthP50 = (berth as Record<string, Latency | undefined>)['run_task_none']?.p50_ms;
@@ -269,6 +274,7 @@ console.log(JSON.stringify({
   docker,
   ratio_none_p50: dockerP50 === undefined || berthP50 === undefined ? null : Math.round((berthP50 / dockerP50) * 100) / 100,
   targets: { none_host_p50_ms: 60, awsvpc_p50_ms: 120, ratio: 0.3 },
+  settled_between_sides_ms: settledMs,
   load_avg_1m: { before: loadBefore, after: load() },
   cores: cpus().length,
 }));
