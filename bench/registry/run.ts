@@ -3,7 +3,7 @@
  * (distribution 2.8) in the same run, on 127.0.0.1: skopeo push and pull MB/s of a ~100 MiB image
  * (median of 3 pushes and 6 pulls, each round led by the other registry; with each registry's CPU
  * per pull), manifest GETs/s (32 keep-alive clients, 5 s), and pushes/s of 1 KiB OCI artifacts
- * to distinct repositories (16 clients, two rounds of ≤ 1,000 or 5 s, interleaved), over raw HTTP and, to show what a skopeo
+ * to distinct repositories (16 clients, two rounds of ≤ 1,000 or 5 s, interleaved), over raw HTTP (raw-http.ts) and, to show what a skopeo
  * process costs of its own, with skopeo (32 pushes, 4 at a time). Prints one JSON line, with the
  * machine's load average along the way. Needs `npm run build`.
  */
@@ -18,6 +18,7 @@ import { startRegistry as startDockerRegistry } from '../../src/image/testing/re
 import { startBerth } from '../../test/e2e/harness.js';
 import { closedLoop } from '../lib.js';
 import { OCI_MANIFEST, addBigImage, baseLayout, berthRegistry, processCpuMs, putBlob, sha256, type Target } from './image.js';
+import { RawPool, type RawConnection } from './raw-http.js';
 import type { LoadResult } from '../lib.js';
 
 const exec = promisify(execFile);
@@ -93,13 +94,16 @@ function http(agent: Agent, t: Target, method: string, path: string, headers: Re
   });
 }
 
+/** The header lines every request to `t` carries (its Basic auth, if any), for the raw client. */
+const authLine = (t: Target) => (t.authorization === undefined ? '' : `Authorization: ${t.authorization}\r\n`);
+
 /** Monolithic blob upload: POST opens the session, PUT ?digest= sends the bytes and closes it. */
-async function pushBlob(agent: Agent, t: Target, name: string, bytes: Buffer, digest: string): Promise<boolean> {
-  const opened = await http(agent, t, 'POST', `/v2/${name}/blobs/uploads/`, { 'content-length': '0' });
+async function pushBlob(conn: RawConnection, t: Target, name: string, bytes: Buffer, digest: string): Promise<boolean> {
+  const opened = await conn.request(t.host, 'POST', `/v2/${name}/blobs/uploads/`, authLine(t));
   if (opened.status !== 202 || opened.location === undefined) return false;
   const url = new URL(opened.location, `http://${t.host}`);
   url.searchParams.set('digest', digest);
-  const put = await http(agent, t, 'PUT', url.pathname + url.search, { 'content-type': 'application/octet-stream' }, bytes);
+  const put = await conn.request(t.host, 'PUT', url.pathname + url.search, `${authLine(t)}Content-Type: application/octet-stream\r\n`, bytes);
   return put.status === 201;
 }
 
@@ -119,14 +123,19 @@ const artifactManifest = (layer: { digest: string; size: number }): Buffer =>
   );
 
 /** One OCI artifact (a 1 KiB blob, the empty config, a manifest) into a repository of its own. */
-async function pushArtifact(agent: Agent, t: Target, i: number, run: string): Promise<boolean> {
+async function pushArtifact(pool: RawPool, t: Target, i: number, run: string): Promise<boolean> {
   const name = `bench/artifact-${run}-${i}`;
   const blob = randomBytes(1024);
   const blobDigest = sha256(blob);
-  if (!(await pushBlob(agent, t, name, blob, blobDigest))) return false;
-  if (!(await pushBlob(agent, t, name, EMPTY_CONFIG, EMPTY_CONFIG_DIGEST))) return false;
-  const manifest = artifactManifest({ digest: blobDigest, size: blob.length });
-  return (await http(agent, t, 'PUT', `/v2/${name}/manifests/v1`, { 'content-type': OCI_MANIFEST }, manifest)).status === 201;
+  const conn = await pool.take();
+  try {
+    if (!(await pushBlob(conn, t, name, blob, blobDigest))) return false;
+    if (!(await pushBlob(conn, t, name, EMPTY_CONFIG, EMPTY_CONFIG_DIGEST))) return false;
+    const manifest = artifactManifest({ digest: blobDigest, size: blob.length });
+    return (await conn.request(t.host, 'PUT', `/v2/${name}/manifests/v1`, `${authLine(t)}Content-Type: ${OCI_MANIFEST}\r\n`, manifest)).status === 201;
+  } finally {
+    pool.give(conn);
+  }
 }
 
 async function manifestGets(t: Target, seconds: number): Promise<LoadResult> {
@@ -138,12 +147,14 @@ async function manifestGets(t: Target, seconds: number): Promise<LoadResult> {
   }
 }
 
+/** A round of artifact pushes over the raw client (raw-http.ts: Node's http client cost half as much CPU as Berth's serving). */
 async function artifactPushes(t: Target, run: string): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const [hostname, port] = t.host.split(':') as [string, string];
+  const pool = new RawPool(hostname, Number(port));
   try {
-    return await closedLoop(16, ARTIFACT_ROUND_SECONDS, ARTIFACT_ROUND_PUSHES, (i) => pushArtifact(agent, t, i, run));
+    return await closedLoop(16, ARTIFACT_ROUND_SECONDS, ARTIFACT_ROUND_PUSHES, (i) => pushArtifact(pool, t, i, run));
   } finally {
-    agent.destroy();
+    pool.close();
   }
 }
 
