@@ -41,7 +41,7 @@ export class TaskVolumes {
    */
   async populate(dir: string, rootfs: string, containerPath: string): Promise<boolean> {
     if ((await readdir(dir)).length > 0) return false;
-    const source = await resolveInRoot(rootfs, containerPath);
+    const source = resolveInRoot(rootfs, containerPath);
     if (source === undefined || !(await lstat(source)).isDirectory()) return false;
     try {
       await run('cp', ['-a', '--no-dereference', '--', `${source}/.`, `${dir}/`]);

@@ -14,7 +14,7 @@ import type { ContainerSpec, ContainerState } from '../driver.js';
 import { driverSuite } from '../driver.suite.js';
 import { busyboxRootfs } from '../testing/busybox.js';
 import { cgroupDirs, detectCgroupLayout } from './cgroups.js';
-import { RuncDriver } from './runc-driver.js';
+import { processStartTicks, RuncDriver } from './runc-driver.js';
 
 /** A cgroup parent of this run's own, removed at the end from every hierarchy. */
 const cgroupParent = `/berth-test-${process.pid}`;
@@ -171,6 +171,40 @@ describe('RuncDriver', () => {
     await expect(broken.start(spec.id)).rejects.toThrow(/monitor ended without recording an exit code/);
     expect((await broken.state(spec.id)).status).toBe('stopped');
     await broken.delete(spec.id);
+  });
+
+  it('signals the init process itself, without runc, and never a process whose start time is not the one runc recorded', async () => {
+    // A runc that notes each command it is given, then is the real one.
+    const calls = join(tmp, 'runc-calls');
+    const wrapper = join(tmp, 'runc-noting');
+    await writeFile(wrapper, `#!/bin/sh\necho "$*" >>${calls}\nexec ${driver.runc} "$@"\n`, { mode: 0o755 });
+    const noting = new RuncDriver({ stateDir, cgroupParent, runc: wrapper, runcRoot: driver.runcRoot });
+    const spec = await gated('signal', 0);
+    await noting.create(spec);
+    const { pid } = await noting.start(spec.id);
+    const stateFile = join(noting.runcRoot, spec.id, 'state.json');
+    const recorded = await readFile(stateFile, 'utf8');
+    const ticks = processStartTicks(await readFile(`/proc/${pid!}/stat`, 'utf8'));
+    expect(ticks).toMatch(/^\d+$/);
+    expect(JSON.parse(recorded)).toMatchObject({ init_process_pid: pid, init_process_start: Number(ticks) });
+
+    // As if the pid now belonged to another process: neither the driver nor runc signals it.
+    await writeFile(stateFile, recorded.replace(`"init_process_start":${ticks}`, `"init_process_start":${Number(ticks) + 1}`));
+    await expect(noting.kill(spec.id, 'SIGKILL')).rejects.toThrow(/runc kill SIGKILL failed/);
+    expect(alive(pid!)).toBe(true);
+    expect(await readFile(calls, 'utf8')).toMatch(/ kill /); // the driver could not decide, so runc was asked
+
+    await writeFile(stateFile, recorded);
+    await writeFile(calls, '');
+    await noting.kill(spec.id, 'SIGKILL');
+    expect((await noting.wait(spec.id)).exitCode).toBe(137);
+    expect(await readFile(calls, 'utf8')).not.toMatch(/ kill /);
+  });
+
+  it('reads a process start time past a command name with spaces and parentheses', () => {
+    expect(processStartTicks('42 (a) b) c) S 1 42 42 0 -1 4194560 107 0 0 0 0 0 0 0 20 0 1 0 9876 1234 56')).toBe('9876');
+    expect(processStartTicks(undefined)).toBeUndefined();
+    expect(processStartTicks('garbage')).toBeUndefined();
   });
 
   it('refuses bind sources and a rootfs that do not exist, leaving nothing behind', async () => {
