@@ -1,7 +1,7 @@
 /**
  * bench/registry: Berth's registry (a real `berth up`) side by side with Debian's docker-registry
  * (distribution 2.8) in the same run, on 127.0.0.1: skopeo push and pull MB/s of a ~100 MiB image
- * (median of 3 pushes and 6 pulls, each round led by the other registry; with each registry's CPU
+ * (median of 4 pushes and 10 pulls, each round led by the other registry; with each registry's CPU
  * per pull), manifest GETs/s (32 keep-alive clients, 5 s), and pushes/s of 1 KiB OCI artifacts
  * to distinct repositories (16 clients, two rounds of ≤ 1,000 or 5 s, interleaved), over raw HTTP (raw-http.ts) and, to show what a skopeo
  * process costs of its own, with skopeo (32 pushes, 4 at a time). Prints one JSON line, with the
@@ -22,13 +22,15 @@ import { RawPool, type RawConnection } from './raw-http.js';
 import type { LoadResult } from '../lib.js';
 
 const exec = promisify(execFile);
-const RUNS = 3;
 /**
- * Pulls per registry, interleaved and led by each registry in turn (an even count, so each leads
- * as often): one skopeo pull varies by ±10% on the shared machine, and three each decided the
- * ratio by chance. Round i pulls image run<(i-1) % RUNS + 1>.
+ * Pushes per registry, each of a fresh image, interleaved and led by each registry in turn (an
+ * even count, so each leads as often). One skopeo push or pull varies by ±10-15% on the shared
+ * machine (paired runs of the same server spread 0.45-0.65 s), so three pushes and six pulls
+ * each let the ratio swing by ±8% between runs with nothing changed.
  */
-const PULL_ROUNDS = 6;
+const RUNS = 4;
+/** Pulls per registry, interleaved as the pushes are; round i pulls image run<(i-1) % RUNS + 1>. */
+const PULL_ROUNDS = 10;
 const MB = 1e6;
 
 
