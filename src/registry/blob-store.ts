@@ -232,11 +232,7 @@ export class BlobStore {
     } catch (err) {
       // Nothing is left behind: the temp file goes (commit has renamed it away unless it failed first).
       if (open) closeSync(fd);
-      try {
-        unlinkSync(temp);
-      } catch (unlinkErr) {
-        if (!isNotFound(unlinkErr)) throw unlinkErr;
-      }
+      removeFileSync(temp);
       throw err;
     }
   }
@@ -534,6 +530,15 @@ export async function hashFile(path: string, algorithm: DigestAlgorithm, length:
     return hash;
   } finally {
     await handle.close();
+  }
+}
+
+/** removeFile on the event loop, for a file that is usually not there (a lookup that fails is cheap). */
+export function removeFileSync(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
   }
 }
 

@@ -20,7 +20,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import { open, readdir, stat } from 'node:fs/promises';
-import { AbortedAppend, SMALL_BLOB_BYTES, appendStream, hashFile, isNotFound, readVerified, removeFile, verifyStream } from './blob-store.js';
+import { AbortedAppend, SMALL_BLOB_BYTES, appendStream, hashFile, isNotFound, readVerified, removeFile, removeFileSync, verifyStream } from './blob-store.js';
 import type { BlobStore } from './blob-store.js';
 import type { Digest, DigestAlgorithm } from './digest.js';
 import { RegistryError } from './errors.js';
@@ -124,6 +124,8 @@ export class UploadSessions {
           }
           this.live.delete(id);
           const recorded = !this.pending.delete(id);
+          // An empty temp file a refused chunk left (the session has no bytes) goes with the session.
+          removeFileSync(this.blobs.tempPath(id));
           await allOrFirstError([this.blobs.writeBytes(digest, bytes), this.meta.finishUpload({ id, recorded }, repository, digest.text, bytes.byteLength, this.now(), createRepository)]);
           return { size: bytes.byteLength };
         }
