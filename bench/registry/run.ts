@@ -180,7 +180,13 @@ interface ArtifactFigures {
 async function interleavedArtifactPushes(targets: readonly [Target, Target]): Promise<Record<Target['name'], ArtifactFigures>> {
   const rounds = { berth: [] as LoadResult[], docker_registry: [] as LoadResult[] };
   for (let r = 0; r < ARTIFACT_ROUNDS; r++) {
-    for (const t of r % 2 === 0 ? targets : [...targets].reverse()) rounds[t.name].push(await artifactPushes(t, `a${r}`));
+    for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
+      // What earlier phases and rounds left dirty in the page cache (docker-registry fsyncs none of
+      // its writes: 400 MB of pushed layers, thousands of small files per round) goes to the disk
+      // first, not under the next round's fsyncs, where its 30 s writeback timer let it fall.
+      await exec('sync');
+      rounds[t.name].push(await artifactPushes(t, `a${r}`));
+    }
   }
   const figures = (results: readonly LoadResult[]): ArtifactFigures => ({
     rps: Math.round(results.reduce((n, x) => n + x.requests, 0) / results.reduce((s, x) => s + x.seconds, 0)),
