@@ -8,7 +8,7 @@
  *
  * Berth side: a real `berth up` with its agent (test/e2e/harness.ts), the fixture image pushed to
  * its registry. Only one agent may run on a machine at a time (bridge names, metadata port).
- * BENCH_START_SAMPLES (default 30) sets the samples per mode, BENCH_START_BATCH (default 100) the batch.
+ * BENCH_START_SAMPLES (default 50: a median that moves less between runs) sets the samples per mode, BENCH_START_BATCH (default 100) the batch.
  * Between the sides it waits for the machine to settle (sync, then a second under 15% busy CPU).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -21,7 +21,7 @@ import { pushBusyboxImage, startBerth, waitForAgent } from '../../test/e2e/harne
 import { DockerEngine, readAll } from '../../src/runtime/docker/engine.js';
 import { dockerdMissing, startDockerd } from '../../src/runtime/docker/dockerd.js';
 
-const SAMPLES = Number(process.env['BENCH_START_SAMPLES'] ?? 30);
+const SAMPLES = Number(process.env['BENCH_START_SAMPLES'] ?? 50);
 const BATCH = Number(process.env['BENCH_START_BATCH'] ?? 100);
 const T = 'AmazonEC2ContainerServiceV20141113.';
 const FIXTURE = resolve(import.meta.dirname, '../../../shared/fixtures/busybox-image.sh');
