@@ -251,14 +251,20 @@ describe('task manager pacing', () => {
     await eventually('the first task RUNNING', () => (lastOf(first.task.taskArn)?.status === 'RUNNING' ? true : undefined));
   });
 
-  it('writes the latest task state to disk', async () => {
-    manager = managerWith({ startConcurrency: 4 });
+  /** Runs one new task on `manager`, letting its pull and start go, until it is RUNNING. */
+  async function runningTask(): Promise<Task> {
     const { task, td } = newTask();
     await manager.run(task, td);
     (await eventually('the pull', () => releasePull))();
     driver.hold = false;
     for (const go of driver.held.splice(0)) go();
     await eventually('RUNNING', () => (lastOf(task.taskArn)?.status === 'RUNNING' ? true : undefined));
+    return task;
+  }
+
+  it('writes the latest task state to disk', async () => {
+    manager = managerWith({ startConcurrency: 4 });
+    const task = await runningTask();
     const file = join(dir, 'agent', 'tasks', task.taskArn.split('/').at(-1)!, 'task.jsonl');
     for (let i = 0; i < 200; i++) {
       const saved = lastState(await readFile(file, 'utf8')) as { state: { status: string }; containers: { phase: string }[] };
@@ -270,12 +276,7 @@ describe('task manager pacing', () => {
 
   it('adopts a task from the task.json an agent before task.jsonl wrote', async () => {
     manager = managerWith({ startConcurrency: 4 });
-    const { task, td } = newTask();
-    await manager.run(task, td);
-    (await eventually('the pull', () => releasePull))();
-    driver.hold = false;
-    for (const go of driver.held.splice(0)) go();
-    await eventually('RUNNING', () => (lastOf(task.taskArn)?.status === 'RUNNING' ? true : undefined));
+    const task = await runningTask();
     await manager.close();
     // What the earlier agent left: one whole state in task.json.
     const taskDir = join(dir, 'agent', 'tasks', task.taskArn.split('/').at(-1)!);
