@@ -136,13 +136,16 @@ function cpuTicks(): { busy: number; total: number } {
 }
 
 /**
- * Waits until the machine is quiet: dirty pages written (`sync`), then the share of busy CPU over
- * one-second windows below `busyBelow`, or `maxMs` passed. Between the sides of a side-by-side
- * benchmark, so the second does not pay for the first one's cleanup (a daemon's namespaces torn
- * down by the kernel, its writes flushed). Returns how long it waited.
+ * Waits until the machine is quiet: at least `minMs`, dirty pages written (`sync`), then the share
+ * of busy CPU over one-second windows below `busyBelow`, or `maxMs` passed. Between the sides of a
+ * side-by-side benchmark, so the second does not pay for the first one's cleanup: the kernel tears
+ * down a removed container's namespaces in the background, mostly asleep between RCU grace periods
+ * (so not busy) yet holding locks a new namespace needs; a daemon's writes are flushed. Returns
+ * how long it waited.
  */
-export async function settle(busyBelow = 0.15, maxMs = 30_000): Promise<number> {
+export async function settle(busyBelow = 0.15, maxMs = 60_000, minMs = 20_000): Promise<number> {
   const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, minMs));
   execFileSync('sync');
   for (;;) {
     const a = cpuTicks();

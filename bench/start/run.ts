@@ -9,7 +9,7 @@
  * Berth side: a real `berth up` with its agent (test/e2e/harness.ts), the fixture image pushed to
  * its registry. Only one agent may run on a machine at a time (bridge names, metadata port).
  * BENCH_START_SAMPLES (default 50: a median that moves less between runs) sets the samples per mode, BENCH_START_BATCH (default 100) the batch.
- * Between the sides it waits for the machine to settle (sync, then a second under 15% busy CPU).
+ * Between the sides it waits for the machine to settle (20 s at least, sync, then a second under 15% busy CPU).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
