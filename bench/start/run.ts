@@ -126,12 +126,17 @@ async function call(ecs: JsonClient, op: string, body: unknown): Promise<any> {
   return JSON.parse(r.body);
 }
 
-/** Polls DescribeTasks every 5 ms until every task is RUNNING (giving them as then described); a task that stops fails the run. */
+/**
+ * Polls DescribeTasks every 5 ms (a poll starts 5 ms after the one before started, not 5 ms after
+ * its answer) until every task is RUNNING, giving them as then described; a task that stops fails
+ * the run.
+ */
 async function untilRunning(ecs: JsonClient, arns: string[], limitMs = 120_000): Promise<TaskView[]> {
   const deadline = Date.now() + limitMs;
   let waiting = arns;
   const running: TaskView[] = [];
   while (waiting.length > 0) {
+    const polledAt = performance.now();
     const still: string[] = [];
     for (let i = 0; i < waiting.length; i += 100) {
       const { tasks } = (await call(ecs, 'DescribeTasks', { tasks: waiting.slice(i, i + 100) })) as { tasks: TaskView[] };
@@ -144,7 +149,7 @@ async function untilRunning(ecs: JsonClient, arns: string[], limitMs = 120_000):
     waiting = still;
     if (waiting.length === 0) return running;
     if (Date.now() > deadline) throw new Error(`${waiting.length} tasks not RUNNING in time`);
-    await sleep(5);
+    await sleep(Math.max(0, 5 - (performance.now() - polledAt)));
   }
   return running;
 }
