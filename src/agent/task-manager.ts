@@ -28,7 +28,9 @@ import type { ContainerStateChange, ContainerUsage, NetworkBinding, StopCode, Ta
 import { createLimiter, singleFlight } from './limiter.js';
 import { containerStatusOf, DEFAULT_STOP_TIMEOUT_MS, type PlanAction, type PlanTask, planTask } from './task-plan.js';
 import { appendState, JOURNAL_FILE, JOURNAL_MAX_BYTES, lastState } from './task-journal.js';
-import { type ContainerRecord, defOf, metadataView, networkingOf, type PersistedTask, type TaskRecord } from './task-record.js';
+import {
+  CONTAINER_FIELDS_IN_MEMORY, type ContainerRecord, defOf, metadataView, networkingOf, type PersistedTask, TASK_FIELDS_NOT_IN_STATE, type TaskRecord, without,
+} from './task-record.js';
 
 /** ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION's default: a stopped task's containers and logs stay 3 h. */
 export const DEFAULT_CLEANUP_DELAY_MS = 3 * 60 * 60 * 1000;
@@ -594,16 +596,12 @@ export function createTaskManager(options: TaskManagerOptions): TaskManager {
   }
 
   function persisted(rec: TaskRecord): PersistedTask {
-    const {
-      task, td, taskId: _id, networkMode: _mode, containers, lastReport: _r, reportedStatus: _rs, reportTimer: _rt, wake: _w, cleanup: _c, writing: _wr, writeQueued: _q, dirMade: _d, written: _wt, journal: _j, onStopped: _o,
-      removed: _rm, ...state
-    } = rec;
     return {
       version: 1,
-      task,
-      taskDefinition: td,
-      state,
-      containers: containers.map(({ image: _i, imageConfig: _ic, checks: _ch, waiting: _wa, stats: _s, ...c }) => c),
+      task: rec.task,
+      taskDefinition: rec.td,
+      state: without(rec, TASK_FIELDS_NOT_IN_STATE),
+      containers: rec.containers.map((c) => without(c, CONTAINER_FIELDS_IN_MEMORY)),
     };
   }
 

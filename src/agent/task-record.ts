@@ -93,16 +93,28 @@ export interface TaskRecord {
   removed?: boolean;
 }
 
+/** TaskRecord fields not kept as `state` in task.jsonl: those kept beside it, and those that live in memory only. */
+export const TASK_FIELDS_NOT_IN_STATE = [
+  'task', 'td', 'taskId', 'networkMode', 'containers', 'lastReport', 'reportedStatus', 'reportTimer', 'wake', 'cleanup', 'writing',
+  'writeQueued', 'dirMade', 'written', 'journal', 'onStopped', 'removed',
+] as const;
+/** ContainerRecord fields that live in memory only. */
+export const CONTAINER_FIELDS_IN_MEMORY = ['image', 'imageConfig', 'checks', 'waiting', 'stats'] as const;
+
+/** A copy of `record` without `keys`, in the order its other fields had. */
+export function without<T extends object, K extends keyof T>(record: T, keys: readonly K[]): Omit<T, K> {
+  const copy: Partial<T> = { ...record };
+  for (const key of keys) delete copy[key];
+  return copy as Omit<T, K>;
+}
+
 /** What each line of task.jsonl holds. */
 export interface PersistedTask {
   readonly version: 1;
   readonly task: Task;
   readonly taskDefinition: TaskDefinition;
-  readonly state: Omit<
-    TaskRecord,
-    'task' | 'td' | 'taskId' | 'networkMode' | 'containers' | 'lastReport' | 'reportedStatus' | 'reportTimer' | 'wake' | 'cleanup' | 'writing' | 'writeQueued' | 'dirMade' | 'written' | 'journal' | 'onStopped' | 'removed'
-  >;
-  readonly containers: readonly Omit<ContainerRecord, 'image' | 'imageConfig' | 'checks' | 'waiting' | 'stats'>[];
+  readonly state: Omit<TaskRecord, (typeof TASK_FIELDS_NOT_IN_STATE)[number]>;
+  readonly containers: readonly Omit<ContainerRecord, (typeof CONTAINER_FIELDS_IN_MEMORY)[number]>[];
 }
 
 /** A container's definition in its task's definition. */

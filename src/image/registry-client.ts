@@ -105,13 +105,11 @@ export class RegistryClient {
    * @example const { digest, manifest } = await client.getManifest(parseReference('127.0.0.1:5000/web:1'));
    */
   async getManifest(ref: ImageReference, options: RequestOptions & { descriptor?: Descriptor } = {}): Promise<FetchedManifest> {
-    const wanted = options.descriptor?.digest ?? manifestReference(ref);
-    const byDigest = options.descriptor !== undefined || ref.digest !== undefined;
-    const what = `manifest ${ref.registry}/${ref.repository}${byDigest ? '@' : ':'}${wanted}`;
+    const { wanted, byDigest, path, what } = manifestTarget(ref, options.descriptor);
     if (options.descriptor !== undefined && options.descriptor.size > this.maxManifest) {
       throw new ImageError('TooLarge', `${what} is ${options.descriptor.size} bytes, above the ${this.maxManifest}-byte bound`);
     }
-    const res = await this.request(ref, `/v2/${ref.repository}/manifests/${wanted}`, { Accept: MANIFEST_ACCEPT }, options.credentials, what);
+    const res = await this.request(ref, path, { Accept: MANIFEST_ACCEPT }, options.credentials, what);
     const bytes = await readBounded(res, this.maxManifest, what);
     let digest: string;
     if (byDigest) {
@@ -137,11 +135,10 @@ export class RegistryClient {
    * why, with the registry's error body).
    */
   async headManifest(ref: ImageReference, options: RequestOptions = {}): Promise<string | undefined> {
-    const wanted = manifestReference(ref);
-    const what = `manifest ${ref.registry}/${ref.repository}${ref.digest !== undefined ? '@' : ':'}${wanted}`;
+    const { path, what } = manifestTarget(ref);
     let res: IncomingMessage;
     try {
-      res = await this.request(ref, `/v2/${ref.repository}/manifests/${wanted}`, { Accept: MANIFEST_ACCEPT }, options.credentials, what, 'HEAD');
+      res = await this.request(ref, path, { Accept: MANIFEST_ACCEPT }, options.credentials, what, 'HEAD');
     } catch (err) {
       if (err instanceof ImageError && err.code !== 'Unreachable') return undefined;
       throw err;
@@ -296,6 +293,13 @@ async function readBounded(res: IncomingMessage, max: number, what: string): Pro
 }
 
 /** Turns a non-success answer into an ImageError, quoting the registry's own error message. */
+/** Where a manifest is asked for (the reference's tag or digest, or an index entry's digest), and how errors name it. */
+function manifestTarget(ref: ImageReference, descriptor?: Descriptor): { wanted: string; byDigest: boolean; path: string; what: string } {
+  const wanted = descriptor?.digest ?? manifestReference(ref);
+  const byDigest = descriptor !== undefined || ref.digest !== undefined;
+  return { wanted, byDigest, path: `/v2/${ref.repository}/manifests/${wanted}`, what: `manifest ${ref.registry}/${ref.repository}${byDigest ? '@' : ':'}${wanted}` };
+}
+
 async function registryError(res: IncomingMessage, what: string): Promise<ImageError> {
   const status = res.statusCode ?? 0;
   let detail = '';
