@@ -417,8 +417,9 @@ export class RuncDriver implements Driver {
     if (state.status !== 'running') throw new RuntimeError('Conflict', `container ${id} is ${state.status}, not running`);
     const max = options.maxOutputBytes ?? 4096;
     const pidFile = join(dir, `exec-${randomBytes(6).toString('hex')}.pid`);
-    // One pipe for both streams (runc hands its stdio to the command), so the output keeps the order
-    // in which the command wrote it; two pipes would interleave as their reads happen to land.
+    // One pipe for both streams. runc exec (attached, no tty) still copies the command's stdout and
+    // stderr through a pipe and a copier of its own each, so lines of one stream keep their order but
+    // a line on stderr may land before an earlier one on stdout, as with `docker exec` over two streams.
     const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', this.runc, '--root', this.runcRoot, 'exec', '--pid-file', pidFile, id, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
