@@ -1,7 +1,7 @@
 /**
  * sendFileRange: whole files and ranges across buffer boundaries over a real HTTP socket, buffer
- * reuse (never before the socket is done with a chunk), clients that vanish, files shorter than
- * asked for; the file handle is closed on every path.
+ * reuse (never before the socket is done with a chunk), writes a slice at a time, clients that
+ * vanish, files shorter than asked for; the file handle is closed on every path.
  */
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -156,6 +156,28 @@ describe('sendFileRange', () => {
     expect(sink.received.length).toBe(17);
     expect(Buffer.concat(sink.received).equals(body)).toBe(true);
     expect(sink.writableEnded).toBe(true);
+  });
+
+  it('writes each buffer a slice at a time, one write handed to the socket at once, in order', async () => {
+    const body = bytesOf(3 * 4096 + 1500, 8);
+    const sink = new SlowSink();
+    let inFlight = 0;
+    let most = 0;
+    const write = sink.write.bind(sink) as (chunk: Buffer, callback: (err?: Error | null) => void) => boolean;
+    sink.write = ((chunk: Buffer, callback: (err?: Error | null) => void) => {
+      most = Math.max(most, ++inFlight);
+      return write(chunk, (err) => {
+        inFlight--;
+        callback(err);
+      });
+    }) as typeof sink.write;
+    const handle = await open(await fileOf(body), 'r');
+    await sendFileRange(handle, sink, 0, body.length - 1, new BufferPool(4096, 2), 0, 1000);
+    expect(Buffer.concat(sink.received).equals(body)).toBe(true);
+    // 4096 = 1000 x 4 + 96 per buffer, and the last buffer's 1500 = 1000 + 500.
+    expect(sink.received.map((c) => c.length)).toEqual([...Array<number[]>(3).fill([1000, 1000, 1000, 1000, 96]).flat(), 1000, 500]);
+    expect(most).toBe(1);
+    expect(handle.fd).toBe(-1);
   });
 
   it('a small range is read into a buffer of its own: the pool is neither used nor grown', async () => {

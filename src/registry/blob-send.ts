@@ -9,11 +9,23 @@
  * shared pool, alternately: the next chunk is read while the previous one is on its way to the
  * socket, and a buffer is read into again only once its write has completed (the socket no longer
  * refers to it), so at most two chunks per download are in flight and a slow reader holds the
- * server to that.
+ * server to that. Each buffer goes to the socket in slices (WRITE_SLICE_BYTES, below).
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { ClientAbortedError } from './errors.js';
+
+/**
+ * The bytes of one write to the socket. A buffer's bytes go to the socket a slice at a time, the
+ * next once the kernel has taken the last, as Go's io.Copy writes (32 KiB). One write of a whole
+ * read buffer (1-4 MiB) fills the socket's send queue far past what the client's receive window
+ * lets out; the kernel then sends the rest as the client's ACKs open the window, and on loopback
+ * that sending, and the delivery into the client's socket, runs on the client's reading thread.
+ * Paired skopeo pulls of a 105 MB image against docker-registry, 30 pairs per run: 4 MiB writes
+ * 0.96-1.01x, skopeo using 20-30 ms more CPU per pull than against docker-registry; 32 KiB slices
+ * 1.02-1.06x, the same CPU as against docker-registry; the server's own CPU per pull rose ~10 ms.
+ */
+export const WRITE_SLICE_BYTES = 32 * 1024;
 
 /** Reused read buffers of one size; at most `maxFree` are kept between downloads. */
 export class BufferPool {
@@ -49,7 +61,15 @@ export type ByteSink = Pick<Writable, 'write' | 'end' | 'once' | 'off' | 'destro
  * response is then short of its Content-Length: the caller must destroy it). A range of at most
  * `smallBytes` is read into one buffer of its own size instead of the pool's.
  */
-export async function sendFileRange(handle: FileHandle, out: ByteSink, start: number, end: number, pool: BufferPool, smallBytes = 64 * 1024): Promise<void> {
+export async function sendFileRange(
+  handle: FileHandle,
+  out: ByteSink,
+  start: number,
+  end: number,
+  pool: BufferPool,
+  smallBytes = 64 * 1024,
+  sliceBytes = WRITE_SLICE_BYTES,
+): Promise<void> {
   const length = end - start + 1;
   // A rejection that fires when the response closes before it finished: every wait races it, so
   // a write whose callback never comes (its socket gone) cannot hang the download.
@@ -64,6 +84,8 @@ export async function sendFileRange(handle: FileHandle, out: ByteSink, start: nu
   const buffers: Buffer[] = [];
   /** Each buffer's write in flight, by index: resolved once the socket is done with it. */
   const writes: (Promise<void> | undefined)[] = [undefined, undefined];
+  /** The last write started: the next one waits for it, so the slices go out in order. */
+  let tail: Promise<void> = Promise.resolve();
   let handleOpen = true;
   let clean = false;
   try {
@@ -88,9 +110,11 @@ export async function sendFileRange(handle: FileHandle, out: ByteSink, start: nu
         handleOpen = false;
         await handle.close();
       }
-      const write = writeChunk(out, want === buffer.length ? buffer : buffer.subarray(0, want));
+      const chunk = want === buffer.length ? buffer : buffer.subarray(0, want);
+      const write = tail.then(() => writeSlices(out, chunk, sliceBytes));
       write.catch(() => undefined); // awaited before the buffer is reused or the response ended
       writes[i] = write;
+      tail = write;
     }
     await Promise.race([Promise.all(writes.filter((w) => w !== undefined)), closed]);
     clean = true;
@@ -113,6 +137,11 @@ async function readFully(handle: FileHandle, buffer: Buffer, want: number, posit
     done += bytesRead;
   }
   return { bytesRead: done };
+}
+
+/** Writes a chunk `sliceBytes` at a time, each once the one before it is done. */
+async function writeSlices(out: ByteSink, chunk: Buffer, sliceBytes: number): Promise<void> {
+  for (let at = 0; at < chunk.length; at += sliceBytes) await writeChunk(out, chunk.subarray(at, Math.min(at + sliceBytes, chunk.length)));
 }
 
 /** Writes a chunk; resolves when the stream is done with its bytes, rejects on a write error. */
