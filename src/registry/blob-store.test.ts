@@ -3,11 +3,11 @@
  * any failure, concurrent writers of one blob, claims (touch) against sweeps.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BlobStore, SMALL_BLOB_BYTES } from './blob-store.js';
+import { AbortedAppend, BlobStore, SMALL_BLOB_BYTES, WRITEBACK_BYTES, appendStream } from './blob-store.js';
 import { digestOf, parseDigest } from './digest.js';
 import { ClientAbortedError, RegistryError } from './errors.js';
 import { bytesOf } from './harness.suite.js';
@@ -240,5 +240,96 @@ describe('BlobStore claims remembered (reclaimAfterMs)', () => {
     const b = digestOf(Buffer.from('b'));
     await blobs.writeBytes(b, Buffer.from('b'));
     expect((await blobs.read(b))?.toString()).toBe('b');
+  });
+});
+
+describe('appendStream flushes a long body to disk while it arrives', () => {
+  const CHUNK = 256 * 1024;
+  /** A body of `count` chunks; `yielded` says how many have been handed out so far. */
+  function body(count: number, fail = false) {
+    const bytes = bytesOf(count * CHUNK, 44);
+    const state = { yielded: 0 };
+    async function* source(): AsyncIterable<Uint8Array> {
+      for (let i = 0; i < count; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        state.yielded++;
+        yield bytes.subarray(i * CHUNK, (i + 1) * CHUNK);
+      }
+      if (fail) throw new Error('socket hang up');
+    }
+    return { bytes, state, source };
+  }
+
+  /** A real file handle whose fdatasyncs log how many chunks had been received, and may fail. */
+  async function loggingHandle(path: string, yielded: () => number, failure?: Error) {
+    const real = await open(path, 'w+');
+    const syncs: number[] = [];
+    const handle = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'datasync') {
+          return async () => {
+            syncs.push(yielded());
+            if (failure !== undefined) throw failure;
+            return target.datasync();
+          };
+        }
+        const value: unknown = Reflect.get(target, prop);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    return { handle, syncs, close: () => real.close() };
+  }
+
+  it('starts a flush each WRITEBACK_BYTES written, before the body ends, and has them all done on return', async () => {
+    const count = Math.ceil((2.5 * WRITEBACK_BYTES) / CHUNK);
+    const { bytes, state, source } = body(count);
+    const path = join(root, 'long');
+    const { handle, syncs, close } = await loggingHandle(path, () => state.yielded);
+    const hash = createHash('sha256');
+    try {
+      expect(await appendStream(handle, 0, source(), hash, bytes.length)).toEqual({ written: bytes.length });
+    } finally {
+      await close();
+    }
+    expect(syncs.length).toBeGreaterThanOrEqual(2);
+    expect(syncs[0]).toBeGreaterThanOrEqual(WRITEBACK_BYTES / CHUNK);
+    expect(syncs[0]).toBeLessThan(count);
+    expect((await readFile(path)).equals(bytes)).toBe(true);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(bytes).digest('hex'));
+  });
+
+  it('a body shorter than WRITEBACK_BYTES is not flushed early (the caller fsyncs it once)', async () => {
+    const { bytes, state, source } = body(Math.floor(WRITEBACK_BYTES / CHUNK) - 1);
+    const { handle, syncs, close } = await loggingHandle(join(root, 'short'), () => state.yielded);
+    try {
+      await appendStream(handle, 0, source(), createHash('sha256'), bytes.length);
+    } finally {
+      await close();
+    }
+    expect(syncs).toEqual([]);
+  });
+
+  it('a flush that fails fails the append, even when the client also went away (the disk lost bytes)', async () => {
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    for (const fail of [false, true]) {
+      const { bytes, state, source } = body(Math.ceil((1.5 * WRITEBACK_BYTES) / CHUNK), fail);
+      const { handle, syncs, close } = await loggingHandle(join(root, `eio-${fail}`), () => state.yielded, eio);
+      try {
+        await expect(appendStream(handle, 0, source(), createHash('sha256'), bytes.length)).rejects.toBe(eio);
+      } finally {
+        await close();
+      }
+      expect(syncs).toHaveLength(1);
+    }
+    // Without the failing flush, the broken body is an AbortedAppend that keeps what arrived.
+    const { bytes, state, source } = body(Math.ceil((1.5 * WRITEBACK_BYTES) / CHUNK), true);
+    const { handle, close } = await loggingHandle(join(root, 'aborted'), () => state.yielded);
+    try {
+      const err = await appendStream(handle, 0, source(), createHash('sha256'), bytes.length).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AbortedAppend);
+      expect((err as AbortedAppend).written).toBe(bytes.length);
+    } finally {
+      await close();
+    }
   });
 });
