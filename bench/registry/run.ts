@@ -41,6 +41,9 @@ function median(xs: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 const round = (n: number, places = 1) => Math.round(n * 10 ** places) / 10 ** places;
+/** The median over rounds of docker-registry's seconds / Berth's for the same image: Berth's speed ratio. */
+const pairedRatio = (seconds: { berth: readonly number[]; docker_registry: readonly number[] }) =>
+  round(median(seconds.berth.map((s, i) => seconds.docker_registry[i]! / s)), 2);
 
 // --- skopeo ---------------------------------------------------------------------------------------
 
@@ -307,12 +310,16 @@ try {
     pull: ratio(b.pull_mb_per_s, d.pull_mb_per_s),
     manifest_gets: ratio(b.manifest_gets_per_s, d.manifest_gets_per_s),
     artifact_pushes: ratio(b.artifact_pushes_per_s, d.artifact_pushes_per_s),
+    // Round by round (the two copies of one image, back to back), so drift on the machine over the
+    // run cancels; the figures above compare medians taken over the whole run.
+    push_paired_median: pairedRatio(pushSeconds),
+    pull_paired_median: pairedRatio(pullSeconds),
   };
   console.log(
     JSON.stringify({
       bench: 'registry',
       image_mb: round(median(imageBytes) / MB),
-      mb: `MB = 10^6 bytes; MB/s = image bytes / seconds of one skopeo copy, median of ${RUNS} pushes and ${PULL_ROUNDS} pulls; pull_server_cpu_ms: the registry process's CPU during each pull`,
+      mb: `MB = 10^6 bytes; MB/s = image bytes / seconds of one skopeo copy, median of ${RUNS} pushes and ${PULL_ROUNDS} pulls; pull_server_cpu_ms: the registry process's CPU during each pull; ratio *_paired_median: the median over rounds of each round's ratio (both copies of one image, back to back)`,
       artifacts: `artifact_pushes_per_s: raw HTTP, 16 clients, <= ${ARTIFACT_WARMUP_PUSHES} pushes or ${ARTIFACT_WARMUP_SECONDS} s unmeasured, then ${ARTIFACT_ROUNDS} rounds of <= ${ARTIFACT_ROUND_PUSHES} pushes or ${ARTIFACT_ROUND_SECONDS} s interleaved with the other registry's; skopeo_artifact_pushes_per_s: ${SKOPEO_ARTIFACTS} skopeo processes, ${SKOPEO_PARALLEL} at a time`,
       berth: b,
       docker_registry: d,
