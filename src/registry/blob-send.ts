@@ -59,7 +59,8 @@ export type ByteSink = Pick<Writable, 'write' | 'end' | 'once' | 'off' | 'destro
  * whatever happens (as soon as the last read is done). Throws ClientAbortedError when `out` closes
  * first (the client went away), and an Error when the file holds fewer bytes than asked for (the
  * response is then short of its Content-Length: the caller must destroy it). A range of at most
- * `smallBytes` is read into one buffer of its own size instead of the pool's.
+ * `smallBytes` is read into one buffer of its own size instead of the pool's. One write hands `out`
+ * at most `sliceBytes`, and the next waits for it.
  */
 export async function sendFileRange(
   handle: FileHandle,
