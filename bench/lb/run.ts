@@ -34,6 +34,7 @@ import {
   targetRecord,
   writeRecords,
 } from '../../src/lb/dataplane/testing/fixture.js';
+import { statFields } from '../../src/runtime/runc/procfs.js';
 import { SqliteStore } from '../../src/store/index.js';
 
 const exec = promisify(execFile);
@@ -76,7 +77,7 @@ async function processes(): Promise<{ pid: number; ppid: number; cmdline: string
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(stat)![1]);
       out.push({ pid: Number(name), ppid, cmdline: (await readFile(`/proc/${name}/cmdline`, 'utf8')).replaceAll('\0', ' ') });
     } catch {
       // gone meanwhile
@@ -89,8 +90,7 @@ async function processes(): Promise<{ pid: number; ppid: number; cmdline: string
 async function cpuSeconds(pids: readonly number[]): Promise<number> {
   let ticks = 0;
   for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const f = statFields(await readFile(`/proc/${pid}/stat`, 'utf8'))!;
     ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
   }
   return ticks / 100; // USER_HZ

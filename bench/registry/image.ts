@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { buildBusybox } from '../../src/image/testing/registry.js';
 import { makeTar } from '../../src/image/testing/tar.js';
+import { statFields } from '../../src/runtime/runc/procfs.js';
 import { jsonClient } from '../lib.js';
 
 export const BIG_LAYER_BYTES = 100 * 1024 * 1024;
@@ -56,8 +57,7 @@ export async function addBigImage(layout: string, tag: string): Promise<number> 
 
 /** A process's CPU so far (utime + stime of all its threads, from /proc/<pid>/stat), in ms. */
 export function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))!;
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ
 }
 

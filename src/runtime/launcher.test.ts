@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Launcher, LauncherError } from './launcher.js';
+import { statFields } from './runc/procfs.js';
 
 async function within<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -24,10 +25,7 @@ const isMounted = async (path: string): Promise<boolean> =>
   (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').some((l) => l.split(' ')[4] === path);
 
 /** Fields of /proc/PID/stat after the command name: state is [0], session id is [3]. */
-const statFields = async (pid: number): Promise<string[]> => {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-  return text.slice(text.lastIndexOf(')') + 2).split(' ');
-};
+const statFieldsOf = async (pid: number): Promise<string[]> => statFields(await readFile(`/proc/${pid}/stat`, 'utf8'))!;
 
 let dir: string;
 beforeAll(async () => {
@@ -110,7 +108,7 @@ describe.each([
     started.push(pid);
     await within('ready', () => Promise.resolve(existsSync(join(work, 'ready')) || undefined));
     expect(await readFile(join(work, 'out'), 'utf8')).toBe(`my-name hello world ${work}\n`);
-    const fields = await statFields(pid);
+    const fields = await statFieldsOf(pid);
     expect(Number(fields[3])).toBe(pid); // session leader
     expect(await readlink(`/proc/${pid}/fd/0`)).toBe('/dev/null');
     expect(await readlink(`/proc/${pid}/fd/1`)).toBe('/dev/null');

@@ -1,8 +1,33 @@
 /**
- * Counters the kernel keeps per network namespace, read through a process of the container
- * (/proc/<pid>/net/dev shows the namespace that process lives in).
+ * What the kernel tells of a process under /proc/<pid>: its stat line (state, parent, CPU times,
+ * start time), and the counters of its network namespace (/proc/<pid>/net/dev shows the namespace
+ * that process lives in).
  */
 import type { NetworkCounters } from '../driver.js';
+
+/**
+ * The fields of a /proc/<pid>/stat line after the command name, which may hold spaces and
+ * parentheses (they are counted after its last ')'): [0] is the state (field 3 of proc(5)),
+ * [1] the parent pid, [11] and [12] utime and stime, [19] starttime. Undefined for no text.
+ *
+ * @example statFields('42 (sh) S 1 42 42 …')?.[1] // '1'
+ */
+export function statFields(stat: string | undefined): string[] | undefined {
+  if (stat === undefined) return undefined;
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return undefined;
+  return stat.slice(close + 2).split(' ');
+}
+
+/**
+ * Field 22 of /proc/<pid>/stat (starttime, clock ticks after boot), as runc records it; undefined
+ * for no text.
+ *
+ * @example processStartTicks('42 (sh) S 1 42 42 0 -1 4194560 107 0 0 0 0 0 0 0 20 0 1 0 9876 …') // '9876'
+ */
+export function processStartTicks(stat: string | undefined): string | undefined {
+  return statFields(stat)?.[19];
+}
 
 /**
  * Parses /proc/net/dev, leaving out loopback (as Docker's stats do).

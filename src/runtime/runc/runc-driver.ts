@@ -22,7 +22,7 @@ import { ALL_CAPABILITIES, ociSpec } from './bundle.js';
 import { type CgroupLayout, detectCgroupLayout, oomCounterFile, readCgroupStats, removeCgroups } from './cgroups.js';
 import { etcFiles } from './etc-files.js';
 import { monitorArgs, parseExitFile } from './monitor.js';
-import { parseNetDev } from './procfs.js';
+import { parseNetDev, processStartTicks } from './procfs.js';
 import { readFileInRoot } from './rootfs.js';
 
 const run = promisify(execFile);
@@ -81,20 +81,6 @@ function readOptional(file: string): string | undefined {
     if (errno(err) === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/**
- * Field 22 of /proc/<pid>/stat (starttime, clock ticks after boot), as runc records it; undefined
- * for no text. The command name (field 2) may hold spaces and parentheses: fields are counted
- * after its last ')'.
- *
- * @example processStartTicks('42 (sh) S 1 42 42 0 -1 4194560 107 0 0 0 0 0 0 0 20 0 1 0 9876 …') // '9876'
- */
-export function processStartTicks(stat: string | undefined): string | undefined {
-  if (stat === undefined) return undefined;
-  const close = stat.lastIndexOf(')');
-  if (close < 0) return undefined;
-  return stat.slice(close + 2).split(' ')[19];
 }
 
 /** A /proc file, or undefined when it cannot be read (the process is gone). */

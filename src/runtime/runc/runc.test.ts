@@ -14,7 +14,8 @@ import type { ContainerSpec, ContainerState } from '../driver.js';
 import { driverSuite } from '../driver.suite.js';
 import { busyboxRootfs } from '../testing/busybox.js';
 import { cgroupDirs, detectCgroupLayout } from './cgroups.js';
-import { processStartTicks, RuncDriver } from './runc-driver.js';
+import { processStartTicks } from './procfs.js';
+import { RuncDriver } from './runc-driver.js';
 
 /** A cgroup parent of this run's own, removed at the end from every hierarchy. */
 const cgroupParent = `/berth-test-${process.pid}`;
@@ -199,12 +200,6 @@ describe('RuncDriver', () => {
     await noting.kill(spec.id, 'SIGKILL');
     expect((await noting.wait(spec.id)).exitCode).toBe(137);
     expect(await readFile(calls, 'utf8')).not.toMatch(/ kill /);
-  });
-
-  it('reads a process start time past a command name with spaces and parentheses', () => {
-    expect(processStartTicks('42 (a) b) c) S 1 42 42 0 -1 4194560 107 0 0 0 0 0 0 0 20 0 1 0 9876 1234 56')).toBe('9876');
-    expect(processStartTicks(undefined)).toBeUndefined();
-    expect(processStartTicks('garbage')).toBeUndefined();
   });
 
   it('refuses bind sources and a rootfs that do not exist, leaving nothing behind', async () => {
