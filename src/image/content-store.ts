@@ -422,7 +422,7 @@ function exists(path: string): Promise<boolean> {
     return Promise.resolve(true);
   } catch (err) {
     if (isNotFound(err)) return Promise.resolve(false);
-    throw err; // thrown where the caller awaits it, as a rejection would be
+    throw err; // at once, not as a rejection: every caller awaits this inside an async function, which rejects
   }
 }
 

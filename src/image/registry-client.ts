@@ -292,7 +292,6 @@ async function readBounded(res: IncomingMessage, max: number, what: string): Pro
   return Buffer.concat(chunks);
 }
 
-/** Turns a non-success answer into an ImageError, quoting the registry's own error message. */
 /** Where a manifest is asked for (the reference's tag or digest, or an index entry's digest), and how errors name it. */
 function manifestTarget(ref: ImageReference, descriptor?: Descriptor): { wanted: string; byDigest: boolean; path: string; what: string } {
   const wanted = descriptor?.digest ?? manifestReference(ref);
@@ -300,6 +299,7 @@ function manifestTarget(ref: ImageReference, descriptor?: Descriptor): { wanted:
   return { wanted, byDigest, path: `/v2/${ref.repository}/manifests/${wanted}`, what: `manifest ${ref.registry}/${ref.repository}${byDigest ? '@' : ':'}${wanted}` };
 }
 
+/** Turns a non-success answer into an ImageError, quoting the registry's own error message. */
 async function registryError(res: IncomingMessage, what: string): Promise<ImageError> {
   const status = res.statusCode ?? 0;
   let detail = '';

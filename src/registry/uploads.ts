@@ -115,35 +115,19 @@ export class UploadSessions {
         if (expectedLength !== undefined && expectedLength <= SMALL_BLOB_BYTES) {
           // The whole of a small blob in this PUT: held in memory and verified, then written as a
           // blob (or claimed, if stored already) while the link commits; no upload file at all.
-          let bytes: Buffer;
-          try {
-            bytes = await readVerified(digest, chunk.body, { maxBytes: this.limits.maxBlobBytes, expectedLength });
-          } catch (err) {
-            if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') await this.end(id);
-            throw err;
-          }
-          this.live.delete(id);
-          const recorded = !this.pending.delete(id);
+          const bytes = await this.endOnMismatch(id, readVerified(digest, chunk.body, { maxBytes: this.limits.maxBlobBytes, expectedLength }));
           // An empty temp file a refused chunk left (the session has no bytes) goes with the session.
           removeFileSync(this.blobs.tempPath(id));
-          await allOrFirstError([this.blobs.writeBytes(digest, bytes), this.meta.finishUpload({ id, recorded }, repository, digest.text, bytes.byteLength, this.now(), createRepository)]);
+          await allOrFirstError([this.blobs.writeBytes(digest, bytes), this.finish(repository, id, digest, bytes.byteLength, createRepository)]);
           return { size: bytes.byteLength };
         }
-      }
-      if (state.offset === 0 && chunk.body !== undefined && (await this.blobs.touch(digest))) {
-        // The whole blob in this PUT, and it is stored already (now claimed): check the body only.
-        const expectedLength = this.checkChunk(state, chunk);
-        let size: number;
-        try {
-          size = await verifyStream(digest, chunk.body, { maxBytes: this.limits.maxBlobBytes, ...(expectedLength !== undefined && { expectedLength }) });
-        } catch (err) {
-          if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') await this.end(id);
-          throw err;
+        if (await this.blobs.touch(digest)) {
+          // The whole blob in this PUT, and it is stored already (now claimed): check the body only.
+          const limits = { maxBytes: this.limits.maxBlobBytes, ...(expectedLength !== undefined && { expectedLength }) };
+          const size = await this.endOnMismatch(id, verifyStream(digest, chunk.body, limits));
+          await this.finish(repository, id, digest, size, createRepository);
+          return { size };
         }
-        this.live.delete(id);
-        const recorded = !this.pending.delete(id);
-        await this.meta.finishUpload({ id, recorded }, repository, digest.text, size, this.now(), createRepository);
-        return { size };
       }
       // No progress record for the last chunk: the session ends below either way. Its bytes are
       // fsynced on the handle that wrote them, so commit need not open the file again.
@@ -160,16 +144,31 @@ export class UploadSessions {
       // The bytes written just now stamped the file; a PUT of no bytes commits an idle one, and
       // one that ends an upload of PATCHes may find its blob stored already.
       const place = synced === 'wrote' ? this.blobs.commit(temp, digest, { writtenAt }) : synced === 'synced' ? this.blobs.commit(temp, digest) : this.blobs.adopt(temp, digest);
-      this.live.delete(id);
-      const recorded = !this.pending.delete(id);
       // The verified bytes go into place (rename, directory fsync) while the link commits: two
       // waits for the disk side by side instead of one after the other. The 201 waits for both.
       // Should a crash come between them, a link whose bytes did not make it is a state every
       // reader handles already (the blob is unknown; a manifest naming it is refused; GC drops
       // the link), and the client, never answered, pushes again.
-      await allOrFirstError([place, this.meta.finishUpload({ id, recorded }, repository, digest.text, state.offset, this.now(), createRepository)]);
+      await allOrFirstError([place, this.finish(repository, id, digest, state.offset, createRepository)]);
       return { size: state.offset };
     });
+  }
+
+  /** `work`'s result; a DIGEST_INVALID from it ends the session first, so nothing of it is kept. */
+  private async endOnMismatch<T>(id: string, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') await this.end(id);
+      throw err;
+    }
+  }
+
+  /** Ends a verified session: forgets it, and drops its record while linking the blob into the repository, in one commit. */
+  private finish(repository: string, id: string, digest: Digest, size: number, createRepository: RepositoryRecord | undefined): Promise<void> {
+    this.live.delete(id);
+    const recorded = !this.pending.delete(id);
+    return this.meta.finishUpload({ id, recorded }, repository, digest.text, size, this.now(), createRepository);
   }
 
   /** DELETE: drops the session and its bytes. */
