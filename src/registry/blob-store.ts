@@ -47,8 +47,8 @@ export const SMALL_BLOB_BYTES = 64 * 1024;
 /**
  * An upload starts flushing its file to disk (fdatasync, in the thread pool) each time this many
  * bytes have been written since the last flush began, while the body keeps coming. The fsync that
- * must end an upload before its 201 then finds little left to write: for a 100 MiB layer it
- * took ~60 ms here, all of it after the last byte arrived.
+ * must end an upload before its 201 then finds little left to write: for skopeo pushes of a
+ * 100 MiB layer it took 31-35 ms, all of it after the last byte arrived; with these, ~2 ms.
  */
 export const WRITEBACK_BYTES = 8 * 1024 * 1024;
 
@@ -168,7 +168,7 @@ export class BlobStore {
       await this.writeBytes(expected, bytes);
       return { digest: expected, size: bytes.byteLength };
     }
-    if (this.mayBeStored(expected) && (await this.touch(expected))) {
+    if (await this.touch(expected)) {
       // Already stored (and now claimed): checking the body is all there is to do, and creating a
       // file is the dearest step of a small push.
       return { digest: expected, size: await verifyStream(expected, source, limits) };
@@ -204,7 +204,7 @@ export class BlobStore {
 
   /** Writes bytes already in memory and verified by the caller (manifests); a stored blob is only claimed. */
   async writeBytes(digest: Digest, bytes: Uint8Array): Promise<void> {
-    if (this.mayBeStored(digest) && (await this.touch(digest))) return;
+    if (await this.touch(digest)) return;
     if (bytes.byteLength <= SMALL_BLOB_BYTES) return this.writeSmall(digest, bytes);
     const temp = this.tempPath();
     const writtenAt = this.now();
@@ -242,15 +242,6 @@ export class BlobStore {
       removeFileSync(temp);
       throw err;
     }
-  }
-
-  /**
-   * False when the blob is certainly not on disk, so that a writer need not claim it first: the
-   * name is neither claimed recently nor there. A lookup of a missing name is answered from the
-   * directory cache, far cheaper than a claim's trip to the thread pool (which then fails).
-   */
-  private mayBeStored(digest: Digest): boolean {
-    return this.claimedRecently(digest.text) || existsSync(this.path(digest));
   }
 
   /**
@@ -293,7 +284,7 @@ export class BlobStore {
    * so there is nothing to write) and the temp file goes: a layer pushed again costs no fsync.
    */
   async adopt(tempPath: string, digest: Digest): Promise<void> {
-    if (this.mayBeStored(digest) && (await this.touch(digest))) {
+    if (await this.touch(digest)) {
       await removeFile(tempPath);
       return;
     }
@@ -316,6 +307,9 @@ export class BlobStore {
    */
   async touch(digest: Digest): Promise<boolean> {
     if (this.claimedRecently(digest.text)) return true;
+    // A name that is not there is answered from the directory cache, far cheaper than the claim's
+    // trip to the thread pool (which would then fail): most writes are of new blobs.
+    if (!existsSync(this.path(digest))) return false;
     return this.locks.run(digest.text, async () => {
       const now = this.now();
       try {
